@@ -1,0 +1,70 @@
+// Answers to what a client sends once the handshake is done: every iq gets a `result` (shaped
+// the way Baileys reads it where it reads anything), acks and presences are swallowed.
+import { getBinaryNodeChild, getBinaryNodeChildren, S_WHATSAPP_NET } from 'baileys'
+import { onCompanionFinish, onCompanionHello } from './phone.mjs'
+import { log } from './log.mjs'
+
+const PRIVACY_DEFAULTS = { last: 'all', online: 'all', profile: 'all', status: 'all', readreceipts: 'all', groupadd: 'all' }
+
+const firstChild = node => (Array.isArray(node.content) ? node.content[0] : undefined)
+
+export const answerStanza = (conn, node) => {
+  if (node.tag === 'iq' && (node.attrs.type === 'get' || node.attrs.type === 'set')) return answerIq(conn, node)
+  if (node.tag === 'ib' && firstChild(node)?.tag === 'unified_session') sendOfflineDone(conn)
+  // ack, receipt, presence, ib (unified_session, offline_batch), iq results: nothing to answer.
+  log.debug(`${conn.id}: got <${node.tag}> ${firstChild(node)?.tag ?? ''}`)
+}
+
+/**
+ * Nothing was queued while the device was away: `<ib><offline count="0"/></ib>`. Sent once, on the
+ * first thing Baileys sends after it reported `open` (its unified_session telemetry or the props
+ * query), so that, as with the real service, pending notifications are reported after the open.
+ */
+const sendOfflineDone = conn => {
+  if (conn.offlineSent || !conn.isLive()) return
+  conn.offlineSent = true
+  conn.send({ tag: 'ib', attrs: { from: S_WHATSAPP_NET }, content: [{ tag: 'offline', attrs: { count: '0' } }] })
+}
+
+const answerIq = (conn, iq) => {
+  const child = firstChild(iq)
+  const xmlns = iq.attrs.xmlns
+  switch (`${xmlns} ${child?.tag}`) {
+    case 'encrypt count':
+      return conn.result(iq, [{ tag: 'count', attrs: { value: String(conn.device?.preKeys ?? 0) } }])
+    case 'encrypt registration': {
+      // pre-key upload: remember how many the server now holds for the count query of later logins
+      const list = getBinaryNodeChild(iq, 'list')
+      if (conn.device) conn.device.preKeys = (conn.device.preKeys ?? 0) + getBinaryNodeChildren(list, 'key').length
+      return conn.result(iq)
+    }
+    case 'encrypt digest':
+      return conn.result(iq, [{ tag: 'digest', attrs: {} }])
+    case 'abt props':
+      conn.result(iq, [{ tag: 'props', attrs: { protocol: '1', hash: 'emulator' } }])
+      return sendOfflineDone(conn)
+    case 'blocklist undefined':
+      return conn.result(iq, [{ tag: 'list', attrs: {} }])
+    case 'privacy privacy':
+      return conn.result(iq, [
+        {
+          tag: 'privacy',
+          attrs: {},
+          content: Object.entries(PRIVACY_DEFAULTS).map(([name, value]) => ({ tag: 'category', attrs: { name, value } }))
+        }
+      ])
+    case 'md link_code_companion_reg':
+      if (child.attrs.stage === 'companion_hello') return onCompanionHello(conn, iq, child)
+      if (child.attrs.stage === 'companion_finish') return onCompanionFinish(conn, iq, child)
+      return conn.result(iq)
+    case 'md remove-companion-device':
+      // the client logs itself out: the device is gone, its credentials no longer log in
+      if (conn.device) conn.device.loggedOut = true
+      log.info(`${conn.id}: ${child.attrs.jid} removed by the client`)
+      return conn.result(iq)
+    default:
+      // w:p ping, encrypt rotate, w:stats, usync etc.: an empty result keeps the client going
+      if (xmlns !== 'w:p') log.debug(`${conn.id}: empty result for iq ${xmlns} ${child?.tag ?? ''}`)
+      return conn.result(iq)
+  }
+}

@@ -1,0 +1,115 @@
+// Control API (HTTP JSON on loopback) used by tests and the demo to play the phone and the network.
+import { createServer } from 'node:http'
+import { enterPairingCode, PhoneError, scanQr } from './phone.mjs'
+import { log } from './log.mjs'
+
+const MAX_BODY = 64 * 1024
+
+const readJson = req =>
+  new Promise((resolve, reject) => {
+    let body = ''
+    req.setEncoding('utf8')
+    req.on('data', chunk => {
+      body += chunk
+      if (body.length > MAX_BODY) reject(new PhoneError(413, 'body too large'))
+    })
+    req.on('end', () => {
+      try {
+        resolve(body ? JSON.parse(body) : {})
+      } catch {
+        reject(new PhoneError(400, 'body is not JSON'))
+      }
+    })
+    req.on('error', reject)
+  })
+
+const requirePhone = (registry, body) => {
+  const phone = body.phone && String(body.phone)
+  if (!phone || !registry.accounts.has(phone)) throw new PhoneError(404, 'unknown phone')
+  return phone
+}
+
+const makeRoutes = registry => ({
+  'GET /state': () => registry.state(),
+
+  'GET /qr': () =>
+    registry.pendingConnections().map(c => ({ socketId: c.id, ref: c.describePending().currentRef, qr: c.scannedQrs.at(-1) ?? null })),
+
+  'POST /scan': body => {
+    if (!body.qr) throw new PhoneError(400, 'qr is required')
+    return scanQr(registry, body.qr, body.phone && String(body.phone))
+  },
+
+  'POST /pairing-code': body => {
+    if (!body.code) throw new PhoneError(400, 'code is required')
+    const code = String(body.code).replace(/-/g, '').toUpperCase()
+    return enterPairingCode(registry, code, body.phone && String(body.phone))
+  },
+
+  // Removing the device on the phone: the live socket gets a 401 stream error, later logins a 401 failure.
+  'POST /logout': body => {
+    const phone = requirePhone(registry, body)
+    for (const device of registry.devicesOf(phone)) device.loggedOut = true
+    const sockets = registry.liveSockets(phone)
+    for (const conn of sockets) conn.streamError({ code: '401' }, [{ tag: 'conflict', attrs: { type: 'device_removed' } }])
+    return { phone, closedSockets: sockets.length }
+  },
+
+  'POST /conflict': body => {
+    const phone = requirePhone(registry, body)
+    const sockets = registry.liveSockets(phone)
+    for (const conn of sockets) conn.streamError({}, [{ tag: 'conflict', attrs: { type: 'replaced' } }])
+    return { phone, closedSockets: sockets.length }
+  },
+
+  // "close": TCP gone at once (Baileys: 428). "silent": the socket stays up but nothing answers,
+  // so Baileys' keep-alive notices the loss (408 "Connection was lost").
+  'POST /drop': body => {
+    const phone = requirePhone(registry, body)
+    const sockets = registry.liveSockets(phone)
+    for (const conn of sockets) {
+      if (body.mode === 'silent') conn.goSilent()
+      else conn.terminate()
+    }
+    return { phone, droppedSockets: sockets.length }
+  },
+
+  'POST /refuse': body => {
+    const code = Number(body.code ?? 405)
+    const count = Number(body.count ?? 1)
+    if (!Number.isInteger(code) || code < 400 || !Number.isInteger(count) || count < 0) {
+      throw new PhoneError(400, 'code must be an HTTP-like status >= 400 and count a non-negative integer')
+    }
+    registry.refusal = { code, count }
+    return registry.refusal
+  },
+
+  'POST /reset': () => {
+    registry.reset()
+    return { reset: true }
+  }
+})
+
+export const startControlServer = (registry, { host, port }) => {
+  const routes = makeRoutes(registry)
+  const server = createServer(async (req, res) => {
+    const route = routes[`${req.method} ${new URL(req.url, 'http://x').pathname}`]
+    let status = 200
+    let payload
+    try {
+      if (!route) throw new PhoneError(404, 'no such endpoint')
+      payload = await route(req.method === 'POST' ? await readJson(req) : {})
+    } catch (err) {
+      status = err instanceof PhoneError ? err.status : 500
+      payload = { error: err.message }
+      if (status === 500) log.error(`control ${req.method} ${req.url}: ${err.stack}`)
+    }
+    log.info(`control ${req.method} ${req.url} -> ${status}`)
+    res.writeHead(status, { 'content-type': 'application/json' })
+    res.end(JSON.stringify(payload))
+  })
+  return new Promise((resolve, reject) => {
+    server.once('error', reject)
+    server.listen(port, host, () => resolve(server))
+  })
+}

@@ -1,0 +1,46 @@
+// Entry point: node src/main.mjs --host 127.0.0.1 --ws-port 0 --control-port 0 [--refs 6]
+//   [--root-key-file path] [--qr-timeout-ms n]
+// Prints one JSON "ready" line on stdout; logs go to stderr.
+import { parseArgs } from 'node:util'
+import { makeServerIdentity, loadRootKey } from './certs.mjs'
+import { startControlServer } from './control.mjs'
+import { log } from './log.mjs'
+import { Registry } from './registry.mjs'
+import { startWsServer, WS_PATH } from './server.mjs'
+
+const { values: args } = parseArgs({
+  options: {
+    host: { type: 'string', default: '127.0.0.1' },
+    'ws-port': { type: 'string', default: '0' },
+    'control-port': { type: 'string', default: '0' },
+    refs: { type: 'string', default: '6' },
+    'root-key-file': { type: 'string' },
+    'qr-timeout-ms': { type: 'string', default: '0' }
+  }
+})
+
+const root = loadRootKey(args['root-key-file'])
+const registry = new Registry({ refsPerSocket: Number(args.refs), qrTimeoutMs: Number(args['qr-timeout-ms']) })
+const wss = await startWsServer({ registry, identity: makeServerIdentity(root) }, { host: args.host, port: Number(args['ws-port']) })
+const control = await startControlServer(registry, { host: args.host, port: Number(args['control-port']) })
+
+const hostForUrl = args.host.includes(':') ? `[${args.host}]` : args.host
+process.stdout.write(
+  JSON.stringify({
+    ready: true,
+    wsUrl: `ws://${hostForUrl}:${wss.address().port}${WS_PATH}`,
+    controlUrl: `http://${hostForUrl}:${control.address().port}`,
+    rootPublicKey: root.public.toString('base64')
+  }) + '\n'
+)
+log.info(`WhatsApp emulator ready (refs per QR socket: ${args.refs})`)
+
+const shutdown = signal => {
+  log.info(`${signal}: shutting down`)
+  registry.reset()
+  control.close()
+  wss.close(() => process.exit(0))
+  setTimeout(() => process.exit(0), 1000).unref()
+}
+process.once('SIGTERM', () => shutdown('SIGTERM'))
+process.once('SIGINT', () => shutdown('SIGINT'))
