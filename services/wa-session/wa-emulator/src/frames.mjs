@@ -3,10 +3,11 @@
 import { NOISE_WA_HEADER } from 'baileys'
 
 const ROUTING_PREFIX = Buffer.from('ED')
+const EMPTY = Buffer.alloc(0)
 
 export class FrameReader {
   constructor() {
-    this.buffer = Buffer.alloc(0)
+    this.buffer = EMPTY
     this.introHeader = null
   }
 
@@ -21,6 +22,8 @@ export class FrameReader {
       frames.push(this.buffer.subarray(3, size + 3))
       this.buffer = this.buffer.subarray(size + 3)
     }
+    // don't let an idle socket pin the last (possibly large) WebSocket message
+    if (!this.buffer.length) this.buffer = EMPTY
     return frames
   }
 

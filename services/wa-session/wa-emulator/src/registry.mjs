@@ -133,11 +133,15 @@ export class Registry {
   }
 
   state() {
+    const live = new Map() // device -> live sockets
+    for (const conn of this.connections.values()) {
+      if (conn.isLive()) live.set(conn.device, (live.get(conn.device) ?? 0) + 1)
+    }
     const devices = []
     for (const account of this.accounts.values()) {
       for (const device of account.devices.values()) {
-        const live = this.liveSockets(account.phone).filter(c => c.device === device).length
-        devices.push({ jid: device.jid, lid: device.lid, phone: device.phone, loggedIn: !device.loggedOut, liveSockets: live })
+        const { jid, lid, phone, loggedOut } = device
+        devices.push({ jid, lid, phone, loggedIn: !loggedOut, liveSockets: live.get(device) ?? 0 })
       }
     }
     const pending = this.pendingConnections().map(c => c.describePending())
