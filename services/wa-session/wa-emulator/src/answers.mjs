@@ -29,7 +29,7 @@ const sendOfflineDone = conn => {
 const answerIq = (conn, iq) => {
   const child = firstChild(iq)
   const xmlns = iq.attrs.xmlns
-  switch (`${xmlns} ${child?.tag}`) {
+  switch (`${xmlns} ${child?.tag ?? ''}`) {
     case 'encrypt count':
       return conn.result(iq, [{ tag: 'count', attrs: { value: String(conn.device?.preKeys ?? 0) } }])
     case 'encrypt registration': {
@@ -43,7 +43,7 @@ const answerIq = (conn, iq) => {
     case 'abt props':
       conn.result(iq, [{ tag: 'props', attrs: { protocol: '1', hash: 'emulator' } }])
       return sendOfflineDone(conn)
-    case 'blocklist undefined':
+    case 'blocklist ':
       return conn.result(iq, [{ tag: 'list', attrs: {} }])
     case 'privacy privacy':
       return conn.result(iq, [

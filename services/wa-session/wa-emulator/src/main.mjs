@@ -19,10 +19,23 @@ const { values: args } = parseArgs({
   }
 })
 
+const integerArg = (name, min) => {
+  const value = Number(args[name])
+  if (!Number.isInteger(value) || value < min) {
+    process.stderr.write(`--${name} must be an integer >= ${min}\n`)
+    process.exit(2)
+  }
+  return value
+}
+const wsPort = integerArg('ws-port', 0)
+const controlPort = integerArg('control-port', 0)
+const refs = integerArg('refs', 1)
+const qrTimeoutMs = integerArg('qr-timeout-ms', 0)
+
 const root = loadRootKey(args['root-key-file'])
-const registry = new Registry({ refsPerSocket: Number(args.refs), qrTimeoutMs: Number(args['qr-timeout-ms']) })
-const wss = await startWsServer({ registry, identity: makeServerIdentity(root) }, { host: args.host, port: Number(args['ws-port']) })
-const control = await startControlServer(registry, { host: args.host, port: Number(args['control-port']) })
+const registry = new Registry({ refsPerSocket: refs, qrTimeoutMs })
+const wss = await startWsServer({ registry, identity: makeServerIdentity(root) }, { host: args.host, port: wsPort })
+const control = await startControlServer(registry, { host: args.host, port: controlPort })
 
 const hostForUrl = args.host.includes(':') ? `[${args.host}]` : args.host
 process.stdout.write(
@@ -33,7 +46,7 @@ process.stdout.write(
     rootPublicKey: root.public.toString('base64')
   }) + '\n'
 )
-log.info(`WhatsApp emulator ready (refs per QR socket: ${args.refs})`)
+log.info(`WhatsApp emulator ready (refs per new device: ${refs})`)
 
 const shutdown = signal => {
   log.info(`${signal}: shutting down`)
