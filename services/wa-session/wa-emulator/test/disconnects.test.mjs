@@ -52,3 +52,11 @@ test('a second socket on the same creds replaces the first (440) and is counted'
   second.sock.end(undefined)
   await second.closed()
 })
+
+test('reset: every socket closed, every device forgotten', async () => {
+  const session = await openSession(emulator, login.auth)
+  assert.equal((await emulator.call('POST', '/reset')).status, 200)
+  assert.equal((await session.closed()).statusCode, 428)
+  assert.deepEqual((await emulator.call('GET', '/state')).body, { devices: [], pending: [], maxLiveSocketsPerLogin: {} })
+  assert.deepEqual(await connect(emulator, login.auth).closed(), { statusCode: 401, message: 'Connection Failure' })
+})

@@ -23,6 +23,9 @@ test('QR rotates, the phone scans, 515, reconnect opens, phone logout gives 401'
   const state = (await emulator.call('GET', '/state')).body
   assert.equal(state.pending.length, 1)
   assert.equal(state.pending[0].refs.length, 6)
+  const onScreen = (await emulator.call('GET', '/qr')).body
+  assert.equal(onScreen.length, 1)
+  assert.ok(qrs[2].includes(`#${onScreen[0].ref},`), 'the emulator knows which ref is on screen')
 
   const stale = await emulator.call('POST', '/scan', { qr: qrs[0] })
   assert.equal(stale.status, 404, 'a rotated-out QR is refused')
