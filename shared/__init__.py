@@ -1,0 +1,1 @@
+"""The library every AI Admin marketplace service is built on."""

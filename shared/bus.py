@@ -1,0 +1,314 @@
+"""Publishing with broker confirms, consuming with acks after commit, and the outbox relay."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable, Mapping
+from datetime import timedelta
+from typing import Any
+
+import aio_pika
+import structlog
+from aio_pika.abc import (
+    AbstractChannel,
+    AbstractExchange,
+    AbstractIncomingMessage,
+    AbstractRobustConnection,
+)
+from pydantic import ValidationError
+from sqlalchemy import delete, func, select
+
+from shared.db import Database, UnitOfWork
+from shared.messages import Envelope, Payload
+from shared.models import OutboxMessage
+from shared.topology import (
+    COMMANDS_EXCHANGE,
+    DEAD_EXCHANGE,
+    EVENTS_EXCHANGE,
+    RETRY_EXCHANGE,
+    QueueSpec,
+    declare_exchanges,
+    declare_queue,
+)
+
+log = structlog.get_logger(__name__)
+
+Handler = Callable[[Envelope, UnitOfWork], Awaitable[None]]
+
+ATTEMPT_HEADER = "x-attempt"
+
+
+class PermanentError(Exception):
+    """A message that can never be handled: straight to the dead-letter queue."""
+
+
+async def connect(url: str) -> AbstractRobustConnection:
+    """A connection that reconnects by itself and restores its channels and consumers."""
+    return await aio_pika.connect_robust(url, client_properties={"connection_name": "aiadmin"})
+
+
+def to_amqp(envelope: Envelope, headers: Mapping[str, Any] | None = None) -> aio_pika.Message:
+    return aio_pika.Message(
+        body=envelope.to_bytes(),
+        content_type="application/json",
+        delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+        message_id=envelope.id,
+        correlation_id=envelope.correlation_id,
+        type=envelope.type,
+        timestamp=envelope.time,
+        headers=dict(headers or {}),
+    )
+
+
+class Publisher:
+    """Publishes persistent messages and returns only once the broker confirmed them.
+
+    Unroutable messages raise instead of vanishing (mandatory + on_return_raises).
+    """
+
+    def __init__(self, channel: AbstractChannel, exchanges: Mapping[str, AbstractExchange]) -> None:
+        self._channel = channel
+        self._exchanges = exchanges
+
+    @classmethod
+    async def open(cls, connection: AbstractRobustConnection) -> Publisher:
+        channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
+        return cls(channel, await declare_exchanges(channel))
+
+    async def publish_envelope(
+        self,
+        envelope: Envelope,
+        *,
+        exchange: str,
+        routing_key: str,
+        headers: Mapping[str, Any] | None = None,
+        timeout: float = 10.0,
+    ) -> None:
+        await self._exchanges[exchange].publish(
+            to_amqp(envelope, headers), routing_key=routing_key, mandatory=True, timeout=timeout
+        )
+
+    async def publish_message(
+        self, exchange: str, message: aio_pika.Message, routing_key: str
+    ) -> None:
+        await self._exchanges[exchange].publish(message, routing_key=routing_key, mandatory=True)
+
+    async def send(self, payload: Payload, correlation_id: str) -> Envelope:
+        envelope = Envelope.wrap(payload, correlation_id)
+        exchange = COMMANDS_EXCHANGE if payload.kind == "command" else EVENTS_EXCHANGE
+        await self.publish_envelope(envelope, exchange=exchange, routing_key=payload.routing_key())
+        return envelope
+
+    async def close(self) -> None:
+        await self._channel.close()
+
+
+class Outbox:
+    """Publishes what units of work committed, and re-publishes leftovers after a crash."""
+
+    def __init__(self, database: Database, publisher: Publisher) -> None:
+        self._database = database
+        self._publisher = publisher
+
+    async def flush(self, uow: UnitOfWork) -> None:
+        if not uow.outgoing:
+            return
+        for exchange, routing_key, envelope in uow.outgoing:
+            await self._publisher.publish_envelope(
+                envelope, exchange=exchange, routing_key=routing_key
+            )
+        ids = [envelope.id for _, _, envelope in uow.outgoing]
+        uow.outgoing.clear()
+        async with self._database.unit_of_work() as cleanup:
+            await cleanup.session.execute(delete(OutboxMessage).where(OutboxMessage.id.in_(ids)))
+            await cleanup.commit()
+
+    async def relay_once(self, older_than_seconds: float = 5.0, batch: int = 200) -> int:
+        """Publish outbox rows whose writer did not (it crashed or the broker was down)."""
+        async with self._database.unit_of_work() as uow:
+            rows = (
+                await uow.session.execute(
+                    select(OutboxMessage)
+                    .where(
+                        OutboxMessage.created_at
+                        < func.now() - timedelta(seconds=older_than_seconds)
+                    )
+                    .order_by(OutboxMessage.created_at)
+                    .limit(batch)
+                    .with_for_update(skip_locked=True)
+                )
+            ).scalars()
+            published = []
+            for row in rows:
+                await self._publisher.publish_envelope(
+                    Envelope.from_bytes(row.body),
+                    exchange=row.exchange,
+                    routing_key=row.routing_key,
+                )
+                published.append(row.id)
+            if published:
+                await uow.session.execute(
+                    delete(OutboxMessage).where(OutboxMessage.id.in_(published))
+                )
+            await uow.commit()
+            return len(published)
+
+    async def run_relay(self, interval: float = 2.0) -> None:
+        while True:
+            try:
+                while await self.relay_once() > 0:
+                    pass
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("outbox relay failed; will retry", error=str(exc))
+            await asyncio.sleep(interval)
+
+
+class Consumer:
+    """Consumes one queue: one unit of work per message, ack only after it committed.
+
+    A message already handled (same id) is acked without calling the handler again. A handler
+    error sends the message to a delayed retry, and after the last attempt to ``<queue>.dead``;
+    ``PermanentError`` and malformed messages go to ``<queue>.dead`` at once.
+    """
+
+    def __init__(
+        self,
+        *,
+        connection: AbstractRobustConnection,
+        spec: QueueSpec,
+        handlers: Mapping[str, Handler],
+        database: Database,
+        outbox: Outbox,
+        publisher: Publisher,
+        prefetch: int = 32,
+    ) -> None:
+        self._connection = connection
+        self._spec = spec
+        self._handlers = handlers
+        self._database = database
+        self._outbox = outbox
+        self._publisher = publisher
+        self._prefetch = prefetch
+        self._channel: AbstractChannel | None = None
+        self._tag: str | None = None
+        self._in_flight: set[asyncio.Task[None]] = set()
+        self.handled = 0
+
+    async def start(self) -> None:
+        self._channel = await self._connection.channel()
+        await self._channel.set_qos(prefetch_count=self._prefetch)
+        queue = await declare_queue(self._channel, self._spec)
+        self._queue = queue
+        self._tag = await queue.consume(self._on_message)
+
+    async def stop(self, grace: float = 10.0) -> None:
+        """Stop taking messages, let those in hand finish, then close the channel."""
+        if self._tag is not None:
+            with contextlib.suppress(Exception):
+                await self._queue.cancel(self._tag)
+            self._tag = None
+        if self._in_flight:
+            await asyncio.wait(self._in_flight, timeout=grace)
+        if self._channel is not None:
+            with contextlib.suppress(Exception):
+                await self._channel.close()
+
+    async def _on_message(self, message: AbstractIncomingMessage) -> None:
+        task = asyncio.current_task()
+        if task is not None:
+            self._in_flight.add(task)
+        try:
+            await self._process(message)
+        finally:
+            if task is not None:
+                self._in_flight.discard(task)
+
+    def handler_for(self, message_type: str) -> Handler | None:
+        return self._handlers.get(message_type)
+
+    async def _process(self, message: AbstractIncomingMessage) -> None:
+        try:
+            envelope = Envelope.from_bytes(message.body)
+        except ValidationError as exc:
+            await self._dead_letter(message, f"malformed envelope: {exc.error_count()} errors")
+            return
+        handler = self.handler_for(envelope.type)
+        if handler is None:
+            await message.ack()
+            return
+        attempt = int((message.headers or {}).get(ATTEMPT_HEADER, 0) or 0) + 1
+        with structlog.contextvars.bound_contextvars(
+            message_id=envelope.id,
+            message_type=envelope.type,
+            correlation_id=envelope.correlation_id,
+            consumer=self._spec.name,
+        ):
+            try:
+                async with self._database.unit_of_work() as uow:
+                    if await uow.claim_message(self._spec.name, envelope.id):
+                        await handler(envelope, uow)
+                    await uow.commit()
+                await self._outbox.flush(uow)
+            except (PermanentError, ValidationError) as exc:
+                log.error("message cannot be handled", error=str(exc))
+                await self._dead_letter(message, str(exc))
+                return
+            except asyncio.CancelledError:
+                with contextlib.suppress(Exception):
+                    await message.nack(requeue=True)
+                raise
+            except Exception as exc:
+                await self._retry(message, envelope, attempt, exc)
+                return
+            await message.ack()
+            self.handled += 1
+
+    async def _retry(
+        self,
+        message: AbstractIncomingMessage,
+        envelope: Envelope,
+        attempt: int,
+        exc: Exception,
+    ) -> None:
+        if attempt >= self._spec.max_attempts:
+            log.error("giving up after attempts", attempts=attempt, error=repr(exc))
+            await self._dead_letter(message, repr(exc))
+            return
+        delay = self._spec.delay_for(attempt)
+        log.warning(
+            "handler failed; retrying later", attempt=attempt, delay_ms=delay, error=repr(exc)
+        )
+        try:
+            await self._publisher.publish_envelope(
+                envelope,
+                exchange=RETRY_EXCHANGE,
+                routing_key=self._spec.retry_queue(attempt),
+                headers={ATTEMPT_HEADER: attempt, "x-last-error": repr(exc)[:500]},
+            )
+        except Exception:
+            await message.nack(requeue=True)
+            return
+        await message.ack()
+
+    async def _dead_letter(self, message: AbstractIncomingMessage, reason: str) -> None:
+        headers = dict(message.headers or {})
+        headers["x-dead-reason"] = reason[:500]
+        try:
+            await self._publisher.publish_message(
+                DEAD_EXCHANGE,
+                aio_pika.Message(
+                    body=message.body,
+                    headers=headers,
+                    content_type=message.content_type,
+                    message_id=message.message_id,
+                    delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+                ),
+                self._spec.name,
+            )
+        except Exception:
+            await message.nack(requeue=True)
+            return
+        await message.ack()

@@ -1,0 +1,162 @@
+"""What every service process has: broker and database connections owned by the aiohttp app's
+cleanup context, ``/healthz``, ``/readyz`` and ``/metrics``, and a clear exit when a
+dependency is not reachable at start."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+
+import structlog
+from aio_pika.abc import AbstractRobustConnection
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
+
+from shared.bus import Outbox, Publisher, connect
+from shared.db import Database
+from shared.settings import CommonSettings
+from shared.topology import QueueSpec, declare_queue
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass
+class Infrastructure:
+    database: Database
+    connection: AbstractRobustConnection
+    publisher: Publisher
+    outbox: Outbox
+
+    def broker_up(self) -> bool:
+        conn = self.connection
+        return not conn.is_closed and not conn.reconnecting and conn.transport is not None
+
+    async def database_up(self) -> bool:
+        try:
+            await asyncio.wait_for(self.database.ping(), timeout=2)
+        except Exception:
+            return False
+        return True
+
+
+INFRA = web.AppKey("infrastructure", Infrastructure)
+
+
+class DependencyUnavailable(SystemExit):
+    pass
+
+
+def _unreachable(what: str, url: str, hint: str, exc: BaseException) -> DependencyUnavailable:
+    safe_url = url.split("@")[-1]
+    print(
+        f"{what} is not reachable at {safe_url}: {exc.__class__.__name__}: {exc}\n"
+        f"Start it with: {hint}",
+        file=sys.stderr,
+    )
+    return DependencyUnavailable(3)
+
+
+async def open_infrastructure(settings: CommonSettings, pool_size: int = 10) -> Infrastructure:
+    database = Database(settings.database_url, pool_size=pool_size)
+    try:
+        await asyncio.wait_for(database.ping(), timeout=10)
+    except Exception as exc:
+        await database.dispose()
+        raise _unreachable(
+            "PostgreSQL",
+            settings.database_url,
+            "pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start"
+            "  (then `make migrate`)",
+            exc,
+        ) from None
+    try:
+        connection = await asyncio.wait_for(connect(settings.amqp_url), timeout=10)
+    except Exception as exc:
+        await database.dispose()
+        raise _unreachable(
+            "RabbitMQ", settings.amqp_url, "rabbitmq-server -detached  (then `make run`)", exc
+        ) from None
+    publisher = await Publisher.open(connection)
+    return Infrastructure(database, connection, publisher, Outbox(database, publisher))
+
+
+async def close_infrastructure(infra: Infrastructure) -> None:
+    await infra.publisher.close()
+    await infra.connection.close()
+    await infra.database.dispose()
+
+
+def infrastructure_ctx(
+    settings: CommonSettings, declare: tuple[QueueSpec, ...] = (), pool_size: int = 10
+) -> Callable[[web.Application], AsyncIterator[None]]:
+    """A cleanup context that opens the connections, declares queues and runs the outbox relay."""
+
+    async def ctx(app: web.Application) -> AsyncIterator[None]:
+        infra = await open_infrastructure(settings, pool_size)
+        channel = await infra.connection.channel()
+        for spec in declare:
+            await declare_queue(channel, spec)
+        await channel.close()
+        app[INFRA] = infra
+        relay = asyncio.create_task(infra.outbox.run_relay())
+        yield
+        relay.cancel()
+        await asyncio.gather(relay, return_exceptions=True)
+        await close_infrastructure(infra)
+
+    return ctx
+
+
+def background_ctx(
+    name: str, start: Callable[[web.Application], Awaitable[Callable[[], Awaitable[None]]]]
+) -> Callable[[web.Application], AsyncIterator[None]]:
+    """A cleanup context around something with a start and a stop (a consumer, a supervisor)."""
+
+    async def ctx(app: web.Application) -> AsyncIterator[None]:
+        stop = await start(app)
+        log.info("started", component=name)
+        yield
+        await stop()
+        log.info("stopped", component=name)
+
+    return ctx
+
+
+async def healthz(_request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok"})
+
+
+async def readyz(request: web.Request) -> web.Response:
+    infra = request.app.get(INFRA)
+    broker = infra is not None and infra.broker_up()
+    database = infra is not None and await infra.database_up()
+    ready = broker and database
+    return web.json_response(
+        {"ready": ready, "broker": broker, "database": database}, status=200 if ready else 503
+    )
+
+
+async def metrics(_request: web.Request) -> web.Response:
+    response = web.Response(body=generate_latest(REGISTRY))
+    response.content_type = CONTENT_TYPE_LATEST.split(";")[0]
+    return response
+
+
+def add_operational_routes(app: web.Application) -> None:
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
+    app.router.add_get("/metrics", metrics)
+
+
+def run(app: web.Application, settings: CommonSettings) -> None:
+    """Serve until SIGINT/SIGTERM; aiohttp then runs the cleanup contexts (graceful stop)."""
+    web.run_app(
+        app,
+        host=settings.http_host,
+        port=settings.http_port,
+        print=None,
+        access_log=None,
+        shutdown_timeout=settings.shutdown_grace_seconds,
+    )

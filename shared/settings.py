@@ -1,0 +1,115 @@
+"""Settings read from the environment, validated once at start.
+
+Each service builds one settings object in its ``__main__`` and passes it down; nothing here
+is created at import time. Required secrets have no default, and weak or placeholder values
+are refused so that a misconfigured service stops at once with a message naming the variable.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated, Any, Literal, TypeVar
+
+from pydantic import AnyHttpUrl, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+_PLACEHOLDERS = ("changeme", "change-me", "secret", "example", "ваш_", "your_", "xxx", "todo")
+
+MIN_SECRET_BYTES = 32
+
+
+def check_secret_strength(name: str, value: SecretStr, min_bytes: int) -> SecretStr:
+    raw = value.get_secret_value()
+    if len(raw.encode()) < min_bytes:
+        raise ValueError(f"{name} must be at least {min_bytes} bytes long")
+    lowered = raw.lower()
+    if any(marker in lowered for marker in _PLACEHOLDERS) or len(set(raw)) < 8:
+        raise ValueError(
+            f"{name} looks like a placeholder; generate one with `openssl rand -hex 32`"
+        )
+    return value
+
+
+class CommonSettings(BaseSettings):
+    """What every service needs: where the broker and database are, how to log."""
+
+    model_config = SettingsConfigDict(env_file=None, extra="ignore", frozen=True)
+
+    environment: Literal["development", "test", "production"] = Field(
+        "development", alias="APP_ENV"
+    )
+    service_name: str = Field("service", alias="SERVICE_NAME")
+    instance_id: str = Field("", alias="INSTANCE_ID")
+    database_url: str = Field(
+        "postgresql+asyncpg://postgres@127.0.0.1:5432/aiadmin", alias="DATABASE_URL"
+    )
+    amqp_url: str = Field("amqp://guest:guest@127.0.0.1:5672/aiadmin", alias="AMQP_URL")
+    log_format: Literal["json", "console", "auto"] = Field("auto", alias="LOG_FORMAT")
+    log_level: str = Field("INFO", alias="LOG_LEVEL")
+    http_host: str = Field("127.0.0.1", alias="HTTP_HOST")
+    http_port: int = Field(8080, alias="HTTP_PORT")
+    prefetch: Annotated[int, Field(ge=1, le=1000)] = Field(32, alias="AMQP_PREFETCH")
+    shutdown_grace_seconds: float = Field(10.0, alias="SHUTDOWN_GRACE_SECONDS")
+
+    @field_validator("database_url")
+    @classmethod
+    def _async_driver(cls, value: str) -> str:
+        if value.startswith("postgresql://") or value.startswith("postgres://"):
+            value = "postgresql+asyncpg://" + value.split("://", 1)[1]
+        if not value.startswith("postgresql+asyncpg://"):
+            raise ValueError("DATABASE_URL must be a postgresql:// URL")
+        return value
+
+
+class YClientsSettings(BaseSettings):
+    """The partner side of YClients: who we are to them and where they are."""
+
+    model_config = SettingsConfigDict(env_file=None, extra="ignore", frozen=True)
+
+    yclients_partner_token: SecretStr = Field(alias="YCLIENTS_PARTNER_TOKEN")
+    yclients_application_id: int = Field(alias="YCLIENTS_APP_ID")
+    yclients_base_url: AnyHttpUrl = Field(
+        AnyHttpUrl("https://api.yclients.com"), alias="YCLIENTS_BASE_URL"
+    )
+
+    @field_validator("yclients_partner_token")
+    @classmethod
+    def _token_present(cls, value: SecretStr) -> SecretStr:
+        if len(value.get_secret_value().strip()) < 16:
+            raise ValueError("YCLIENTS_PARTNER_TOKEN is missing or too short")
+        return value
+
+
+Settings = TypeVar("Settings", bound=BaseSettings)
+
+
+class ConfigurationError(SystemExit):
+    """Raised (and shown without a traceback) when the environment cannot run a service."""
+
+
+def load_settings(cls: type[Settings], **overrides: Any) -> Settings:
+    """Build settings from the environment, or exit naming every bad variable."""
+    try:
+        return cls(**overrides)
+    except ValidationError as exc:
+        lines = []
+        for error in exc.errors():
+            field = str(error["loc"][0]) if error["loc"] else "?"
+            alias = _alias_of(cls, field)
+            message = str(error["msg"]).removeprefix("Value error, ")
+            if error["type"] == "missing":
+                message = "is required but not set"
+            lines.append(f"  {alias}: {message}")
+        text = "Configuration error:\n" + "\n".join(lines)
+        print(text, file=sys.stderr)
+        raise ConfigurationError(2) from None
+
+
+def _alias_of(cls: type[BaseSettings], field: str) -> str:
+    info = cls.model_fields.get(field)
+    if info is not None and info.alias:
+        return info.alias
+    for info in cls.model_fields.values():
+        if info.alias == field:
+            return field
+    return field.upper()

@@ -1,0 +1,98 @@
+"""A private PostgreSQL database and RabbitMQ vhost for one test run.
+
+Names carry the process id, so a test run never touches what ``make run`` uses, and two runs
+(or two developers' runs) can go side by side.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import asyncpg
+
+ROOT = Path(__file__).resolve().parent.parent
+PG_ADMIN_DSN = os.environ.get("TEST_PG_ADMIN_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
+PG_HOST = os.environ.get("TEST_PG_HOST", "postgres@127.0.0.1:5432")
+AMQP_HOST = os.environ.get("TEST_AMQP_HOST", "guest:guest@127.0.0.1:5672")
+
+# Secrets used only by tests: strong enough for the settings checks, never used anywhere else.
+TEST_SECRETS = {
+    "JWT_SECRET": "test-jwt-5c1f0e2a9b7d4c3e8f6a1b2c3d4e5f60718293a4",
+    "YCLIENTS_PARTNER_TOKEN": "test-partner-0b9c8d7e6f5a4b3c2d1e0f9a8b7c6d5e",
+    "YCLIENTS_APP_ID": "45",
+    "WA_STATE_KEYS": "k1:" + "qUv0Q6dXq3pC2mJd9n7kPz4R8wYt1eH5sB2cV6xN0aE=",
+    "APP_ENV": "test",
+    "LOG_FORMAT": "json",
+}
+
+
+def rabbitmqctl(*args: str) -> None:
+    subprocess.run(["rabbitmqctl", "-q", *args], check=True, capture_output=True, timeout=60)
+
+
+@dataclass
+class TestEnvironment:
+    __test__ = False  # not a test class, despite its name
+
+    name: str
+    database_url: str
+    amqp_url: str
+    extra: dict[str, str] = field(default_factory=dict)
+
+    def env(self, **overrides: str) -> dict[str, str]:
+        """The environment for a service process of this test run."""
+        return {
+            **os.environ,
+            **TEST_SECRETS,
+            "DATABASE_URL": self.database_url,
+            "AMQP_URL": self.amqp_url,
+            **self.extra,
+            **overrides,
+        }
+
+
+async def create_environment() -> TestEnvironment:
+    name = f"aiadmin_test_{os.getpid()}"
+    admin = await asyncpg.connect(PG_ADMIN_DSN)
+    try:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+    rabbitmqctl("delete_vhost", name) if _vhost_exists(name) else None
+    rabbitmqctl("add_vhost", name)
+    rabbitmqctl("set_permissions", "-p", name, "guest", ".*", ".*", ".*")
+    env = TestEnvironment(
+        name=name,
+        database_url=f"postgresql+asyncpg://{PG_HOST}/{name}",
+        amqp_url=f"amqp://{AMQP_HOST}/{name}",
+    )
+    subprocess.run(
+        [sys.executable, "-m", "alembic", "upgrade", "head"],
+        cwd=ROOT,
+        env=env.env(),
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
+    return env
+
+
+def _vhost_exists(name: str) -> bool:
+    out = subprocess.run(
+        ["rabbitmqctl", "-q", "list_vhosts"], capture_output=True, text=True, timeout=60
+    )
+    return name in out.stdout.split()
+
+
+async def drop_environment(env: TestEnvironment) -> None:
+    admin = await asyncpg.connect(PG_ADMIN_DSN)
+    try:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{env.name}" WITH (FORCE)')
+    finally:
+        await admin.close()
+    rabbitmqctl("delete_vhost", env.name)
