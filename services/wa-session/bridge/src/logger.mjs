@@ -1,0 +1,33 @@
+// Logs are JSON lines on stderr: stdout is reserved for the protocol.
+import pino from 'pino'
+
+const LEVELS = new Set(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
+
+// Belt and braces: Baileys never logs these at warn, but a debug run must not leak them either.
+const REDACT = [
+  'creds',
+  'keys',
+  'qr',
+  'pairingCode',
+  '*.creds',
+  '*.keys',
+  '*.qr',
+  '*.pairingCode',
+  '*.noiseKey',
+  '*.signedIdentityKey',
+  '*.signedPreKey',
+  '*.advSecretKey'
+]
+
+export const createLogger = level => {
+  const destination = pino.destination({ fd: 2, sync: false })
+  const logger = pino(
+    {
+      level: LEVELS.has(level) ? level : 'warn',
+      base: { pid: process.pid, name: 'wa-bridge' },
+      redact: { paths: REDACT, censor: '[redacted]' }
+    },
+    destination
+  )
+  return { logger, flush: () => destination.flushSync() }
+}

@@ -1,0 +1,217 @@
+// Many Baileys sockets in one process, one per session id. The host never reconnects on its own:
+// it reports every close and wa-session decides whether and when to send `open` again.
+import NodeCache from '@cacheable/node-cache'
+import makeWASocket, { Browsers, DEFAULT_CACHE_TTLS, jidDecode } from 'baileys'
+import { createAuthState, loadCreds } from './auth-state.mjs'
+import { describeClose } from './close-reason.mjs'
+
+const FIRST_QR_MS = 60_000
+const NEXT_QR_MS = 20_000
+
+export const createSessionHost = ({ protocol, logger, config }) => {
+  const sessions = new Map() // session id -> entry (from `open` until its `closed` event is sent)
+
+  const emit = (type, session, fields) => protocol.send({ type, session, ...fields })
+
+  const phoneOf = jid => (jid ? jidDecode(jid)?.user ?? null : null)
+
+  /** Ends a session for a reason of the bridge's own; the first reason given wins. */
+  const stop = (entry, reason, message = '') => {
+    if (entry.ownReason) return
+    entry.ownReason = reason
+    // end(undefined) closes without logging out; an Error carries the message into `closed`.
+    entry.sock?.end(message ? new Error(message) : undefined).catch(err => {
+      logger.error({ session: entry.id, err }, 'ending the socket failed')
+    })
+  }
+
+  const finish = async (entry, error) => {
+    if (entry.state === 'closing') return
+    entry.state = 'closing'
+    const { code, reason, message } = describeClose(error, entry.ownReason)
+    // Every state.set sent so far is answered before wa-session hears of the close, so the creds
+    // of a fresh pairing are durable by the time it reacts to 515 with a new `open`.
+    await entry.auth?.drain()
+    entry.auth?.close()
+    for (const cache of entry.caches) cache.close()
+    sessions.delete(entry.id)
+    emit('closed', entry.id, { code, reason, message })
+    entry.resolveDone()
+  }
+
+  const requestPairingCode = async entry => {
+    try {
+      const code = await entry.sock.requestPairingCode(entry.pairingPhone)
+      emit('pairing_code', entry.id, { code })
+    } catch (err) {
+      stop(entry, 'bridge_error', `pairing code request failed: ${err.message}`)
+    }
+  }
+
+  const onConnectionUpdate = (entry, update) => {
+    const { connection, qr, isNewLogin, lastDisconnect } = update
+    const creds = entry.auth.state.creds
+    if (qr) {
+      entry.qrIndex += 1
+      const ttlMs = config.qrTimeoutMs || (entry.qrIndex === 1 ? FIRST_QR_MS : NEXT_QR_MS)
+      emit('qr', entry.id, { qr, index: entry.qrIndex, ttlMs })
+      // The first QR shows that the server is waiting for a companion: the moment to ask for a code.
+      if (entry.pairingPhone && !entry.pairingRequested) {
+        entry.pairingRequested = true
+        void requestPairingCode(entry)
+      }
+    }
+    if (isNewLogin) emit('paired', entry.id, { phone: phoneOf(creds.me?.id) })
+    if (connection === 'open') {
+      entry.isOpen = true
+      emit('open', entry.id, { phone: phoneOf(creds.me?.id), jid: creds.me?.id ?? null })
+    }
+    if (connection === 'close') void finish(entry, lastDisconnect?.error)
+  }
+
+  const startSocket = (entry, creds) => {
+    entry.auth = createAuthState({
+      protocol,
+      session: entry.id,
+      creds,
+      logger,
+      onFailure: err => stop(entry, err.message === 'fenced' ? 'fenced' : 'bridge_error', `auth state: ${err.message}`)
+    })
+    // Caches Baileys would otherwise create itself and never stop (their timers keep them alive).
+    const cache = stdTTL => new NodeCache({ stdTTL, useClones: false })
+    const [msgRetryCounterCache, callOfferCache, userDevicesCache, placeholderResendCache] = (entry.caches = [
+      cache(DEFAULT_CACHE_TTLS.MSG_RETRY),
+      cache(DEFAULT_CACHE_TTLS.CALL_OFFER),
+      cache(DEFAULT_CACHE_TTLS.USER_DEVICES),
+      cache(DEFAULT_CACHE_TTLS.MSG_RETRY)
+    ])
+    entry.sock = makeWASocket({
+      auth: entry.auth.state,
+      logger: logger.child({ session: entry.id }),
+      browser: Browsers.ubuntu('Chrome'),
+      ...(config.wsUrl ? { waWebSocketUrl: config.wsUrl } : {}),
+      ...(config.qrTimeoutMs ? { qrTimeout: config.qrTimeoutMs } : {}),
+      markOnlineOnConnect: false,
+      syncFullHistory: false,
+      shouldSyncHistoryMessage: () => false,
+      enableRecentMessageCache: false,
+      // A failed write ends the session, so retrying a commit would only delay that.
+      transactionOpts: { maxCommitRetries: 1, delayBetweenTriesMs: 0 },
+      msgRetryCounterCache,
+      callOfferCache,
+      userDevicesCache,
+      placeholderResendCache
+    })
+    entry.state = 'running'
+    entry.sock.ev.on('creds.update', () => entry.auth.saveCreds())
+    entry.sock.ev.on('connection.update', update => {
+      try {
+        onConnectionUpdate(entry, update)
+      } catch (err) {
+        logger.error({ session: entry.id, err }, 'connection.update handler failed')
+        stop(entry, 'bridge_error', err.message)
+      }
+    })
+  }
+
+  const open = async ({ session, pairingPhone }) => {
+    const existing = sessions.get(session)
+    if (existing && existing.state !== 'closing') return
+    // An `open` right behind a close waits for that close to be reported first.
+    if (existing) await existing.done
+    if (sessions.has(session)) return
+
+    let resolveDone
+    const entry = {
+      id: session,
+      pairingPhone: pairingPhone ?? null,
+      state: 'starting',
+      sock: null,
+      auth: null,
+      caches: [],
+      ownReason: null,
+      isOpen: false,
+      qrIndex: 0,
+      pairingRequested: false,
+      done: new Promise(resolve => (resolveDone = resolve)),
+      resolveDone: () => resolveDone()
+    }
+    sessions.set(session, entry)
+
+    let creds
+    try {
+      creds = await loadCreds(protocol, session)
+    } catch (err) {
+      // Not opened, so no `closed` follows: the error reply is the whole answer.
+      sessions.delete(session)
+      entry.resolveDone()
+      throw err
+    }
+    // A `close` that arrived while the creds were on their way.
+    if (entry.ownReason) return finish(entry, undefined)
+    try {
+      startSocket(entry, creds)
+    } catch (err) {
+      logger.error({ session, err }, 'could not build the socket')
+      entry.ownReason = 'bridge_error'
+      await finish(entry, err)
+    }
+  }
+
+  const close = async ({ session }) => {
+    const entry = sessions.get(session)
+    if (!entry) return
+    stop(entry, 'stopped')
+    await entry.done
+  }
+
+  const logout = async ({ session }) => {
+    const entry = sessions.get(session)
+    if (!entry) return
+    if (entry.isOpen && !entry.ownReason) {
+      // Tells the server to remove this companion, then ends the socket (closed: 401 logged_out).
+      await entry.sock.logout().catch(err => stop(entry, 'stopped', `logout failed: ${err.message}`))
+    } else {
+      stop(entry, 'stopped')
+    }
+    await entry.done
+  }
+
+  const ping = () => {
+    const { rss, heapUsed } = process.memoryUsage()
+    let open = 0
+    for (const entry of sessions.values()) if (entry.isOpen && entry.state === 'running') open += 1
+    return { sessions: sessions.size, openSessions: open, rssBytes: rss, heapUsedBytes: heapUsed }
+  }
+
+  const requireSession = msg => {
+    if (typeof msg.session !== 'string' || !msg.session) throw new Error('"session" must be a non-empty string')
+  }
+
+  /** Dispatches one command; the value returned becomes the reply's `value`. */
+  const handle = async msg => {
+    switch (msg.cmd) {
+      case 'open':
+        requireSession(msg)
+        if (msg.pairingPhone != null && !/^\d{6,15}$/.test(msg.pairingPhone)) {
+          throw new Error('"pairingPhone" must be null or 6 to 15 digits')
+        }
+        return open(msg)
+      case 'close':
+        requireSession(msg)
+        return close(msg)
+      case 'logout':
+        requireSession(msg)
+        return logout(msg)
+      case 'ping':
+        return ping()
+      default:
+        throw new Error(`unknown command "${msg.cmd}"`)
+    }
+  }
+
+  /** Ends every socket without logging out (bridge shutdown). */
+  const closeAll = () => Promise.all([...sessions.values()].map(entry => close({ session: entry.id })))
+
+  return { handle, closeAll }
+}
