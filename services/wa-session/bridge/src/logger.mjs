@@ -25,7 +25,9 @@ export const createLogger = level => {
     {
       level: LEVELS.has(level) ? level : 'warn',
       base: { pid: process.pid, name: 'wa-bridge' },
-      redact: { paths: REDACT, censor: '[redacted]' }
+      redact: { paths: REDACT, censor: '[redacted]' },
+      // Baileys logs errors under both names; without this `error` shows up as {}.
+      serializers: { err: pino.stdSerializers.err, error: pino.stdSerializers.err }
     },
     destination
   )

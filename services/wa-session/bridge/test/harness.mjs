@@ -1,0 +1,211 @@
+// Test harness: the WhatsApp emulator and the bridge as child processes, with this file playing
+// wa-session: it sends commands and answers creds.get / keys.get / state.set from memory.
+import { spawn } from 'node:child_process'
+import { once } from 'node:events'
+import { existsSync } from 'node:fs'
+import { createInterface } from 'node:readline'
+import { fileURLToPath } from 'node:url'
+
+const BRIDGE_MAIN = fileURLToPath(new URL('../src/main.mjs', import.meta.url))
+const EMULATOR_DIR = fileURLToPath(new URL('../../wa-emulator/', import.meta.url))
+const VERBOSE = !!process.env.WA_BRIDGE_TEST_VERBOSE
+
+/** Polls `probe` until it returns a truthy value; bounded by `timeoutMs`. */
+export const waitFor = async (probe, timeoutMs, what) => {
+  const deadline = Date.now() + timeoutMs
+  for (;;) {
+    const value = await probe()
+    if (value) return value
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)
+    await new Promise(resolve => setTimeout(resolve, 25))
+  }
+}
+
+export const startEmulator = async (args = []) => {
+  if (!existsSync(new URL('node_modules/baileys', `file://${EMULATOR_DIR}`))) {
+    throw new Error(`the emulator's dependencies are missing: run npm ci in ${EMULATOR_DIR}`)
+  }
+  const proc = spawn(
+    process.execPath,
+    [`${EMULATOR_DIR}src/main.mjs`, '--host', '127.0.0.1', '--ws-port', '0', '--control-port', '0', ...args],
+    { stdio: ['ignore', 'pipe', VERBOSE ? 'inherit' : 'ignore'] }
+  )
+  const [line] = await Promise.race([
+    once(createInterface({ input: proc.stdout }), 'line'),
+    once(proc, 'exit').then(([code]) => Promise.reject(new Error(`emulator exited with ${code}`)))
+  ])
+  const info = JSON.parse(line)
+  const call = async (method, path, body) => {
+    const res = await fetch(info.controlUrl + path, {
+      method,
+      headers: body ? { 'content-type': 'application/json' } : {},
+      body: body ? JSON.stringify(body) : undefined,
+      signal: AbortSignal.timeout(15_000)
+    })
+    return { status: res.status, body: await res.json() }
+  }
+  const state = async () => (await call('GET', '/state')).body
+  const stop = async () => {
+    if (proc.exitCode !== null) return
+    proc.kill('SIGTERM')
+    await once(proc, 'exit')
+  }
+  return { info, call, state, stop }
+}
+
+/**
+ * wa-session's auth store, in memory. Values are kept exactly as they arrived (plain JSON, never
+ * revived), which is how wa-session treats them. `fence(session)` makes every later request for
+ * that session answer `fenced`, as after a lease was taken over.
+ */
+export const memoryStore = () => {
+  const sessions = new Map()
+  const fenced = new Set()
+  const writes = []
+  const of = session => {
+    if (!sessions.has(session)) sessions.set(session, { creds: null, keys: {} })
+    return sessions.get(session)
+  }
+  const answer = msg => {
+    if (fenced.has(msg.session)) return { ok: false, error: 'fenced' }
+    const data = of(msg.session)
+    switch (msg.type) {
+      case 'creds.get':
+        return { ok: true, value: data.creds }
+      case 'keys.get': {
+        const found = {}
+        for (const id of msg.ids) if (data.keys[msg.category]?.[id] !== undefined) found[id] = data.keys[msg.category][id]
+        return { ok: true, value: found }
+      }
+      case 'state.set':
+        writes.push(msg)
+        if (msg.creds !== undefined) data.creds = msg.creds
+        for (const [category, values] of Object.entries(msg.keys ?? {})) {
+          data.keys[category] ??= {}
+          for (const [id, value] of Object.entries(values)) {
+            if (value === null) delete data.keys[category][id]
+            else data.keys[category][id] = value
+          }
+        }
+        return { ok: true, value: null }
+      default:
+        return { ok: false, error: `unknown request ${msg.type}` }
+    }
+  }
+  return {
+    answer,
+    writes,
+    creds: session => sessions.get(session)?.creds ?? null,
+    keyCount: session => Object.values(sessions.get(session)?.keys ?? {}).reduce((n, k) => n + Object.keys(k).length, 0),
+    fence: session => fenced.add(session)
+  }
+}
+
+/**
+ * The bridge as a child process. Every line it prints is recorded; requests are answered from
+ * `store`; `next(match)` waits (bounded) for the next recorded message after the last match.
+ */
+export const startBridge = async ({ emulator, store, qrTimeoutMs, env = {} }) => {
+  const proc = spawn(process.execPath, [BRIDGE_MAIN], {
+    stdio: ['pipe', 'pipe', VERBOSE ? 'inherit' : 'ignore'],
+    env: {
+      ...process.env,
+      WA_BRIDGE_WS_URL: emulator.info.wsUrl,
+      WA_BRIDGE_TRUST_ROOT_KEY: emulator.info.rootPublicKey,
+      ...(qrTimeoutMs ? { WA_BRIDGE_QR_TIMEOUT_MS: String(qrTimeoutMs) } : {}),
+      WA_BRIDGE_LOG_LEVEL: VERBOSE ? 'info' : 'warn',
+      ...env
+    }
+  })
+  const messages = []
+  const stdoutLines = []
+  const waiters = new Set()
+  const replies = new Map()
+  let cursor = 0
+  let nextId = 1
+
+  const write = msg => proc.stdin.write((typeof msg === 'string' ? msg : JSON.stringify(msg)) + '\n')
+
+  createInterface({ input: proc.stdout }).on('line', line => {
+    stdoutLines.push(line)
+    const msg = JSON.parse(line) // throws (and fails the test) if stdout carries anything else
+    messages.push(msg)
+    if (msg.type === 'reply') replies.get(msg.id)?.(msg)
+    if (['creds.get', 'keys.get', 'state.set'].includes(msg.type)) {
+      write({ type: 'result', rid: msg.rid, ...store.answer(msg) })
+    }
+    for (const waiter of waiters) waiter()
+  })
+
+  const next = (match, timeoutMs = 10_000, what = 'a message') =>
+    new Promise((resolve, reject) => {
+      const check = () => {
+        for (let i = cursor; i < messages.length; i++) {
+          if (match(messages[i])) {
+            cursor = i + 1
+            waiters.delete(check)
+            clearTimeout(timer)
+            resolve(messages[i])
+            return
+          }
+        }
+      }
+      const timer = setTimeout(() => {
+        waiters.delete(check)
+        reject(new Error(`timed out after ${timeoutMs} ms waiting for ${what}`))
+      }, timeoutMs)
+      waiters.add(check)
+      check()
+    })
+
+  /** Waits for the next event of `type` for `session`. */
+  const event = (type, session, timeoutMs = 10_000) =>
+    next(m => m.type === type && m.session === session, timeoutMs, `${type} of ${session}`)
+
+  /** Sends a command and resolves with its reply. */
+  const command = (cmd, fields = {}, timeoutMs = 15_000) => {
+    const id = nextId++
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`no reply to ${cmd} #${id} within ${timeoutMs} ms`)), timeoutMs)
+      replies.set(id, reply => {
+        clearTimeout(timer)
+        replies.delete(id)
+        resolve(reply)
+      })
+      write({ id, cmd, ...fields })
+    })
+  }
+
+  const exited = once(proc, 'exit').then(([code]) => code)
+
+  /** Closes stdin, as wa-session does when it stops the bridge; resolves with the exit code. */
+  const stop = async () => {
+    if (proc.exitCode === null) proc.stdin.end()
+    return exited
+  }
+
+  await next(m => m.type === 'bridge.ready', 10_000, 'bridge.ready')
+  return { proc, messages, stdoutLines, next, event, command, write, stop, exited }
+}
+
+/**
+ * A first login by QR through the bridge: open, scan the latest QR, paired, closed 515, open again.
+ * Resolves with the linked phone once the session is connected.
+ */
+export const loginByQr = async (bridge, emulator, session) => {
+  assertOk(await bridge.command('open', { session, pairingPhone: null }))
+  const { qr } = await bridge.event('qr', session)
+  const scan = await emulator.call('POST', '/scan', { qr })
+  if (scan.status !== 200) throw new Error(`scan failed: ${JSON.stringify(scan.body)}`)
+  await bridge.event('paired', session)
+  const closed = await bridge.event('closed', session)
+  if (closed.code !== 515) throw new Error(`expected 515 after pairing, got ${JSON.stringify(closed)}`)
+  assertOk(await bridge.command('open', { session, pairingPhone: null }))
+  await bridge.event('open', session, 15_000)
+  return scan.body.phone
+}
+
+export const assertOk = reply => {
+  if (reply.ok !== true) throw new Error(`command failed: ${JSON.stringify(reply)}`)
+  return reply
+}
