@@ -55,19 +55,21 @@ export const startEmulator = async (args = []) => {
 
 /**
  * wa-session's auth store, in memory. Values are kept exactly as they arrived (plain JSON, never
- * revived), which is how wa-session treats them. `fence(session)` makes every later request for
- * that session answer `fenced`, as after a lease was taken over.
+ * revived), which is how wa-session treats them. `refuse(session)` makes every later request for
+ * that session fail with `fenced`, as after a lease was taken over; `refuse(session, 'writes')`
+ * only the state.set requests (a fenced owner may still read); a third argument changes the error.
  */
 export const memoryStore = () => {
   const sessions = new Map()
-  const fenced = new Set()
+  const refused = new Map() // session -> { what: 'all' | 'writes', error }
   const writes = []
   const of = session => {
     if (!sessions.has(session)) sessions.set(session, { creds: null, keys: {} })
     return sessions.get(session)
   }
   const answer = msg => {
-    if (fenced.has(msg.session)) return { ok: false, error: 'fenced' }
+    const refusal = refused.get(msg.session)
+    if (refusal && (refusal.what === 'all' || msg.type === 'state.set')) return { ok: false, error: refusal.error }
     const data = of(msg.session)
     switch (msg.type) {
       case 'creds.get':
@@ -97,7 +99,7 @@ export const memoryStore = () => {
     writes,
     creds: session => sessions.get(session)?.creds ?? null,
     keyCount: session => Object.values(sessions.get(session)?.keys ?? {}).reduce((n, k) => n + Object.keys(k).length, 0),
-    fence: session => fenced.add(session)
+    refuse: (session, what = 'all', error = 'fenced') => refused.set(session, { what, error })
   }
 }
 

@@ -2,7 +2,7 @@
 // session from the stored state without a new QR.
 import assert from 'node:assert/strict'
 import { after, before, test } from 'node:test'
-import { assertOk, memoryStore, startBridge, startEmulator } from './harness.mjs'
+import { assertOk, memoryStore, startBridge, startEmulator } from '../test-support/harness.mjs'
 
 const QR_MS = 1500
 let emulator
