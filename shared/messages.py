@@ -186,7 +186,7 @@ class ActivationFailed(Event):
 
 
 class LifecycleReceived(Event):
-    """``yclients.lifecycle.<event>``: uninstall, freeze, payment or anything else YClients sends."""
+    """``yclients.lifecycle.<event>``: uninstall, freeze, payment or anything else sent."""
 
     message_type: ClassVar[str] = "yclients.lifecycle"
     dedup_key: str

@@ -6,6 +6,7 @@ Names carry the process id, so a test run never touches what ``make run`` uses, 
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
@@ -71,14 +72,20 @@ async def create_environment() -> TestEnvironment:
         database_url=f"postgresql+asyncpg://{PG_HOST}/{name}",
         amqp_url=f"amqp://{AMQP_HOST}/{name}",
     )
-    subprocess.run(
-        [sys.executable, "-m", "alembic", "upgrade", "head"],
+    migration = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "alembic",
+        "upgrade",
+        "head",
         cwd=ROOT,
         env=env.env(),
-        check=True,
-        capture_output=True,
-        timeout=120,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
     )
+    output, _ = await migration.communicate()
+    if migration.returncode != 0:
+        raise RuntimeError(f"migrations failed:\n{output.decode()}")
     return env
 
 

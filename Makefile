@@ -1,0 +1,71 @@
+# AI Admin — YClients Marketplace connector. `make help` lists the targets.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(VENV)/bin/pip
+PYTHON ?= python3
+SERVICES := services/gateway services/webhook-ingest services/wa-session services/activation
+NODE_PACKAGES := services/wa-session/bridge services/wa-session/wa-emulator
+PY_PACKAGES := . $(SERVICES) emulators/yclients-sandbox
+
+.PHONY: help
+help: ## List every target with what it does
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+$(VENV)/.installed: pyproject.toml $(wildcard services/*/pyproject.toml) emulators/yclients-sandbox/pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+	$(PIP) install -q $(foreach p,$(PY_PACKAGES),-e '$(p)[dev]')
+	touch $@
+
+.PHONY: install
+install: $(VENV)/.installed node ## Install Python packages (editable, into .venv) and the Node packages
+
+.PHONY: node
+node: $(foreach p,$(NODE_PACKAGES),$(p)/node_modules/.installed) ## Install the bridge's and emulator's npm packages from their lock files
+
+%/node_modules/.installed: %/package-lock.json
+	cd $* && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+.PHONY: system-deps
+system-deps: ## Install Debian packages the tests need (chromium, wrk) if missing
+	scripts/ensure-system-deps.sh
+
+.PHONY: services-up
+services-up: ## Start local PostgreSQL and RabbitMQ if they are down
+	scripts/ensure-services.sh
+
+.PHONY: migrate
+migrate: $(VENV)/.installed ## Apply the database migrations (DATABASE_URL, default the local dev database)
+	$(PY) -m scripts.dev_env migrate
+
+.PHONY: run
+run: install ## Run the four services locally (with the YClients sandbox and WhatsApp emulator when no YClients token is set)
+	$(PY) -m scripts.run_local
+
+.PHONY: test
+test: system-deps services-up install ## Create the test environment from nothing and run every test
+	$(PY) -m pytest
+	@for p in $(NODE_PACKAGES); do echo "== node tests: $$p"; (cd $$p && npm test --silent) || exit 1; done
+
+.PHONY: lint
+lint: $(VENV)/.installed ## ruff (format check + lint) and mypy
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy shared services/*/[a-z]*/ emulators/yclients-sandbox/yclients_sandbox
+
+.PHONY: fmt
+fmt: $(VENV)/.installed ## Format and auto-fix with ruff
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+.PHONY: bench
+bench: install ## Run every benchmark in bench/ and print the figures
+	@for b in bench/*_bench.py; do echo "== $$b"; $(PY) $$b || exit 1; done
+
+.PHONY: clean
+clean: ## Remove the virtualenv, node_modules and test artifacts
+	rm -rf $(VENV) var $(foreach p,$(NODE_PACKAGES),$(p)/node_modules)
