@@ -15,12 +15,13 @@ const BY_CODE = {
 
 /**
  * The `closed` event's fields for Baileys' `lastDisconnect.error`.
- * `ownReason` is set when the bridge itself ended the socket (stopped, fenced, bridge_error).
+ * `own` ({reason, message}) is set when the bridge itself ended the socket (stopped, fenced,
+ * bridge_error) and then wins over whatever Baileys reports.
  */
-export const describeClose = (error, ownReason) => {
+export const describeClose = (error, own) => {
   const code = error?.output?.statusCode ?? null
   const message = error?.message ?? ''
-  if (ownReason) return { code, reason: ownReason, message }
+  if (own) return { code, reason: own.reason, message: own.message }
   if (!error) return { code, reason: 'stopped', message }
   // 408 means both "QR refs attempts ended" and "connection lost"; only the message tells them apart.
   if (code === 408 && /QR refs attempts ended/i.test(message)) return { code, reason: 'qr_expired', message }

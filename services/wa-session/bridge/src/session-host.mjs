@@ -17,21 +17,29 @@ export const createSessionHost = ({ protocol, logger, config }) => {
 
   /** Ends a session for a reason of the bridge's own; the first reason given wins. */
   const stop = (entry, reason, message = '') => {
-    if (entry.ownReason) return
-    entry.ownReason = reason
-    // end(undefined) closes without logging out; an Error carries the message into `closed`.
+    if (entry.own || entry.state === 'closing') return
+    entry.own = { reason, message }
+    // end(undefined) closes without logging out.
     entry.sock?.end(message ? new Error(message) : undefined).catch(err => {
       logger.error({ session: entry.id, err }, 'ending the socket failed')
     })
   }
 
+  /** A failed read or write of the auth state: fenced, or anything else (bridge_error). */
+  const onAuthFailure = (entry, err) => {
+    const own = { reason: err.message === 'fenced' ? 'fenced' : 'bridge_error', message: `auth state: ${err.message}` }
+    // Already closing (e.g. after 515): still report it, wa-session must not trust that state.
+    if (entry.state === 'closing') entry.own ??= own
+    else stop(entry, own.reason, own.message)
+  }
+
   const finish = async (entry, error) => {
     if (entry.state === 'closing') return
     entry.state = 'closing'
-    const { code, reason, message } = describeClose(error, entry.ownReason)
     // Every state.set sent so far is answered before wa-session hears of the close, so the creds
     // of a fresh pairing are durable by the time it reacts to 515 with a new `open`.
     await entry.auth?.drain()
+    const { code, reason, message } = describeClose(error, entry.own)
     entry.auth?.close()
     for (const cache of entry.caches) cache.close()
     sessions.delete(entry.id)
@@ -75,7 +83,7 @@ export const createSessionHost = ({ protocol, logger, config }) => {
       session: entry.id,
       creds,
       logger,
-      onFailure: err => stop(entry, err.message === 'fenced' ? 'fenced' : 'bridge_error', `auth state: ${err.message}`)
+      onFailure: err => onAuthFailure(entry, err)
     })
     // Caches Baileys would otherwise create itself and never stop (their timers keep them alive).
     const cache = stdTTL => new NodeCache({ stdTTL, useClones: false })
@@ -129,7 +137,7 @@ export const createSessionHost = ({ protocol, logger, config }) => {
       sock: null,
       auth: null,
       caches: [],
-      ownReason: null,
+      own: null, // { reason, message } when the bridge itself ends the session
       isOpen: false,
       qrIndex: 0,
       pairingRequested: false,
@@ -148,12 +156,12 @@ export const createSessionHost = ({ protocol, logger, config }) => {
       throw err
     }
     // A `close` that arrived while the creds were on their way.
-    if (entry.ownReason) return finish(entry, undefined)
+    if (entry.own) return finish(entry, undefined)
     try {
       startSocket(entry, creds)
     } catch (err) {
       logger.error({ session, err }, 'could not build the socket')
-      entry.ownReason = 'bridge_error'
+      entry.own = { reason: 'bridge_error', message: `could not build the socket: ${err.message}` }
       await finish(entry, err)
     }
   }
@@ -168,7 +176,7 @@ export const createSessionHost = ({ protocol, logger, config }) => {
   const logout = async ({ session }) => {
     const entry = sessions.get(session)
     if (!entry) return
-    if (entry.isOpen && !entry.ownReason) {
+    if (entry.isOpen && entry.state === 'running' && !entry.own) {
       // Tells the server to remove this companion, then ends the socket (closed: 401 logged_out).
       await entry.sock.logout().catch(err => stop(entry, 'stopped', `logout failed: ${err.message}`))
     } else {
