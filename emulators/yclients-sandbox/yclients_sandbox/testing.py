@@ -38,8 +38,10 @@ class SandboxControl:
         self._session = session
         self._base_url = base_url
 
-    async def _call(self, method: str, path: str, body: Any = None, **params: str) -> Any:
-        url = f"{self._base_url}/__sandbox/{path}"
+    async def _call(
+        self, method: str, endpoint: str, body: Any = None, params: dict[str, str] | None = None
+    ) -> Any:
+        url = f"{self._base_url}/__sandbox/{endpoint}"
         async with self._session.request(method, url, json=body, params=params) as response:
             if response.status >= 400:
                 raise SandboxControlError(response.status, await response.text())
@@ -47,9 +49,8 @@ class SandboxControl:
 
     async def calls(self, path: str | None = None) -> list[CallRecord]:
         """Every partner API call received, oldest first; only those to `path` when given."""
-        result: list[CallRecord] = await self._call(
-            "GET", "calls", **({"path": path} if path else {})
-        )
+        params = {"path": path} if path else None
+        result: list[CallRecord] = await self._call("GET", "calls", params=params)
         return result
 
     async def clear_calls(self) -> None:

@@ -1,0 +1,95 @@
+"""Fixtures: a sandbox on a free port, an HTTP client, and a local receiver of webhooks."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import aiohttp
+import pytest
+import pytest_asyncio
+from aiohttp import web
+from yclients_sandbox.testing import RunningSandbox, run_sandbox
+
+TOKEN = "partner-token-of-the-tests"
+APP_ID = 45
+UA = "ai-admin-tests/1.0"
+
+
+class Receiver:
+    """Our side of the webhooks: records bodies, answers the programmed statuses, then 200."""
+
+    def __init__(self) -> None:
+        self.received: list[tuple[str, Any]] = []
+        self.statuses: list[int] = []
+        self._changed = asyncio.Condition()
+        self.url = ""
+
+    async def handle(self, request: web.Request) -> web.Response:
+        async with self._changed:
+            self.received.append((request.path, await request.json()))
+            self._changed.notify_all()
+        status = self.statuses.pop(0) if self.statuses else 200
+        return web.json_response({"ok": status < 400}, status=status)
+
+    async def wait_for(self, count: int, timeout: float = 5.0) -> list[tuple[str, Any]]:
+        async with asyncio.timeout(timeout), self._changed:
+            await self._changed.wait_for(lambda: len(self.received) >= count)
+        return self.received
+
+
+@pytest_asyncio.fixture
+async def receiver() -> AsyncIterator[Receiver]:
+    receiver = Receiver()
+    app = web.Application()
+    app.router.add_post("/{tail:.*}", receiver.handle)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    host, port = runner.addresses[0][:2]
+    receiver.url = f"http://{host}:{port}"
+    yield receiver
+    await runner.cleanup()
+
+
+@pytest_asyncio.fixture
+async def sandbox(receiver: Receiver) -> AsyncIterator[RunningSandbox]:
+    async with run_sandbox(
+        partner_token=TOKEN,
+        application_id=APP_ID,
+        port=0,
+        callback_url=f"{receiver.url}/callback/yclients",
+        rate_per_second=0,
+        rate_per_minute=0,
+        webhook_retry_delay_seconds=0.05,
+        webhook_timeout_seconds=2.0,
+    ) as running:
+        yield running
+
+
+@pytest_asyncio.fixture
+async def http() -> AsyncIterator[aiohttp.ClientSession]:
+    headers = {
+        "Authorization": f"Bearer {TOKEN}",
+        "Accept": "application/vnd.yclients.v2+json",
+        "User-Agent": UA,
+    }
+    async with aiohttp.ClientSession(headers=headers) as session:
+        yield session
+
+
+@pytest.fixture
+def body_for(receiver: Receiver) -> Callable[[int], dict[str, Any]]:
+    """The install body our activation sends for a salon, webhook URL pointing at the receiver."""
+
+    def body(salon_id: int) -> dict[str, Any]:
+        return {
+            "salon_id": salon_id,
+            "application_id": APP_ID,
+            "api_key": f"api-key-{salon_id}",
+            "webhook_urls": [f"{receiver.url}/webhook/{salon_id}/secret"],
+            "channels": ["whatsapp"],
+        }
+
+    return body
