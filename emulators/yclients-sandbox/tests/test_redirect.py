@@ -9,7 +9,7 @@ import json
 from urllib.parse import parse_qsl, urlsplit
 
 import pytest
-from yclients_sandbox.config import UserConfig, config_from_args, parse_salons
+from yclients_sandbox.config import UserConfig
 from yclients_sandbox.redirect import build_redirect_url, user_payload
 
 TOKEN = "partner-token"
@@ -89,27 +89,3 @@ def test_existing_query_of_the_redirect_url_is_kept():
     url = build_redirect_url(f"{BASE}?from=yclients", [1], {"id": 1}, TOKEN)
 
     assert url.startswith(f"{BASE}?from=yclients&salon_id=1&")
-
-
-def test_salons_option_reads_quoted_and_bare_names():
-    assert parse_salons('101:"Салон на Тверской",102:Салон на Арбате') == parse_salons(
-        "101:Салон на Тверской, 102:Салон на Арбате"
-    )
-    with pytest.raises(ValueError, match="cannot read"):
-        parse_salons("Тверская")
-
-
-def test_command_line_wins_over_environment():
-    env = {"SANDBOX_PARTNER_TOKEN": "from-env", "SANDBOX_PORT": "9999", "SANDBOX_SALONS": "7:Семь"}
-
-    config = config_from_args(["--port", "8090", "--application-id", "46"], env)
-
-    assert config.partner_token == "from-env"
-    assert config.port == 8090
-    assert config.application_id == 46
-    assert [(salon.id, salon.name) for salon in config.salons] == [(7, "Семь")]
-
-
-def test_partner_token_is_required():
-    with pytest.raises(SystemExit):
-        config_from_args([], {})
