@@ -1,0 +1,154 @@
+"""The whole system as separate processes, with both emulators, for e2e tests and benchmarks.
+
+async with running_system(test_env) as system:
+    redirect = await system.sandbox.control.consent([101, 102])
+    ...
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import aiohttp
+
+from testkit.environment import ROOT, TEST_SECRETS, TestEnvironment
+from testkit.processes import Process, free_port, python_module, wait_http_ok
+
+EMULATOR_MAIN = ROOT / "services" / "wa-session" / "wa-emulator" / "src" / "main.mjs"
+
+SERVICES = {
+    "gateway": "gateway",
+    "webhook-ingest": "webhook_ingest",
+    "wa-session": "wa_session",
+    "activation": "activation",
+}
+
+
+@dataclass
+class WhatsAppEmulator:
+    process: Process
+    ws_url: str
+    control_url: str
+    root_public_key: str
+
+    async def control(self, method: str, path: str, body: object = None) -> object:
+        async with (
+            aiohttp.ClientSession() as http,
+            http.request(method, f"{self.control_url}{path}", json=body) as response,
+        ):
+            payload = await response.json(content_type=None)
+            if response.status >= 400:
+                raise RuntimeError(f"emulator {path} answered {response.status}: {payload}")
+            return payload
+
+
+def start_whatsapp_emulator(refs: int = 6, qr_timeout_ms: int | None = None) -> WhatsAppEmulator:
+    args = [
+        "node",
+        str(EMULATOR_MAIN),
+        "--host",
+        "127.0.0.1",
+        "--ws-port",
+        "0",
+        "--control-port",
+        "0",
+        "--refs",
+        str(refs),
+    ]
+    if qr_timeout_ms is not None:
+        args += ["--qr-timeout-ms", str(qr_timeout_ms)]
+    process = Process("wa-emulator", args, dict(os.environ))
+    announced = process.read_json_line()
+    return WhatsAppEmulator(
+        process,
+        str(announced["wsUrl"]),
+        str(announced["controlUrl"]),
+        str(announced["rootPublicKey"]),
+    )
+
+
+@dataclass
+class RunningSystem:
+    env: dict[str, str]
+    urls: dict[str, str]
+    processes: dict[str, Process] = field(default_factory=dict)
+
+    def start_service(self, name: str, instance: str = "") -> Process:
+        key = f"{name}{instance}"
+        port = (
+            free_port()
+            if instance or name not in self.urls
+            else int(self.urls[name].rsplit(":", 1)[1])
+        )
+        env = {
+            **self.env,
+            "HTTP_PORT": str(port),
+            "SERVICE_NAME": name,
+            "INSTANCE_ID": f"{name}{instance or '-1'}",
+        }
+        self.processes[key] = python_module(key, SERVICES[name], env)
+        self.urls.setdefault(key, f"http://127.0.0.1:{port}")
+        return self.processes[key]
+
+    async def wait_ready(self, key: str) -> None:
+        await wait_http_ok(f"{self.urls[key]}/readyz", timeout=60, process=self.processes[key])
+
+    def stop_all(self) -> None:
+        for process in self.processes.values():
+            with contextlib.suppress(Exception):
+                process.stop()
+
+
+@contextlib.asynccontextmanager
+async def running_system(
+    test_env: TestEnvironment,
+    sandbox_url: str,
+    emulator: WhatsAppEmulator,
+    qr_timeout_ms: int | None = None,
+    services: tuple[str, ...] = tuple(SERVICES),
+    **overrides: str,
+) -> AsyncIterator[RunningSystem]:
+    """Start the services (each a real process) against the given emulators; stop them after."""
+    urls = {name: f"http://127.0.0.1:{free_port()}" for name in SERVICES}
+    env = test_env.env(
+        YCLIENTS_BASE_URL=sandbox_url,
+        PUBLIC_BASE_URL=urls["webhook-ingest"],
+        ALLOWED_ORIGINS=urls["gateway"],
+        WA_WEBSOCKET_URL=emulator.ws_url,
+        WA_TRUST_EMULATOR_ROOT_KEY=emulator.root_public_key,
+        WEBHOOK_SPOOL_DIR=str(ROOT / "var" / f"spool-{os.getpid()}-{free_port()}"),
+        **({"WA_QR_TIMEOUT_MS": str(qr_timeout_ms)} if qr_timeout_ms else {}),
+        **overrides,
+    )
+    system = RunningSystem(env, urls)
+    try:
+        for name in services:
+            system.start_service(name)
+        for name in services:
+            await system.wait_ready(name)
+        yield system
+    finally:
+        system.stop_all()
+
+
+def partner_token() -> str:
+    return TEST_SECRETS["YCLIENTS_PARTNER_TOKEN"]
+
+
+def application_id() -> int:
+    return int(TEST_SECRETS["YCLIENTS_APP_ID"])
+
+
+def log_tail(system: RunningSystem, lines: int = 40) -> str:
+    parts = []
+    for key, process in system.processes.items():
+        tail = "\n".join(process.logs().splitlines()[-lines:])
+        parts.append(f"--- {key} ({Path(process.log_path).name})\n{tail}")
+    return "\n".join(parts)
+
+
+__all__ = ["RunningSystem", "WhatsAppEmulator", "running_system", "start_whatsapp_emulator"]
