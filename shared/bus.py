@@ -239,7 +239,7 @@ class Consumer:
         if handler is None:
             await message.ack()
             return
-        attempt = int((message.headers or {}).get(ATTEMPT_HEADER, 0) or 0) + 1
+        attempt = int(str((message.headers or {}).get(ATTEMPT_HEADER, 0) or 0)) + 1
         with structlog.contextvars.bound_contextvars(
             message_id=envelope.id,
             message_type=envelope.type,

@@ -8,6 +8,7 @@ change (bump ``version`` only for one that is).
 
 from __future__ import annotations
 
+import builtins
 import uuid
 from datetime import UTC, datetime
 from typing import Any, ClassVar, Literal, TypeVar
@@ -59,7 +60,7 @@ class Envelope(BaseModel):
             payload=payload.model_dump(mode="json"),
         )
 
-    def parse(self, model: type[P]) -> P:
+    def parse(self, model: builtins.type[P]) -> P:
         return model.model_validate(self.payload)
 
     def to_bytes(self) -> bytes:

@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import aio_pika
 from aio_pika.abc import AbstractChannel, AbstractExchange, AbstractQueue
@@ -36,7 +37,7 @@ class QueueSpec:
     bindings: tuple[Binding, ...]
     retry_delays_ms: tuple[int, ...] = (1_000, 5_000, 30_000)
     max_attempts: int = 6
-    extra_arguments: dict[str, object] = field(default_factory=dict)
+    extra_arguments: dict[str, Any] = field(default_factory=dict)
 
     def retry_queue(self, attempt: int) -> str:
         return f"{self.name}.retry.{self.delay_for(attempt)}"
