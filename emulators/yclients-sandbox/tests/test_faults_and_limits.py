@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from yclients_sandbox.testing import run_sandbox
+from yclients_sandbox.testing import SandboxControlError, run_sandbox
 
 pytestmark = pytest.mark.asyncio
 
@@ -133,3 +133,10 @@ async def test_consent_answers_the_redirect_url(sandbox):
     url = await sandbox.control.consent([101, 102], ids_form="indexed")
 
     assert url.startswith(sandbox.config.redirect_url + "?salon_ids[0]=101&salon_ids[1]=102&")
+
+
+async def test_invalid_fault_is_refused_with_400(sandbox):
+    with pytest.raises(SandboxControlError) as refused:
+        await sandbox.control.program_faults(INSTALL, [{"status": 500, "delay_seconds": "x"}])
+
+    assert refused.value.status == 400

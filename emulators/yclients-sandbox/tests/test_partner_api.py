@@ -227,6 +227,10 @@ async def test_uninstall_sends_the_lifecycle_webhook_and_allows_a_new_install(
         "event": "uninstall",
         "partner_token": sandbox.config.partner_token,
     }
+    deliveries = await sandbox.control.wait_for_deliveries(
+        lambda sent: bool(sent) and sent[0]["outcome"] == "delivered"
+    )
+    assert [(d["kind"], d["salon_id"]) for d in deliveries] == [("lifecycle", 101)]
     assert (await sandbox.control.salon(101))["status"] == "uninstalled"
     assert (await post(http, sandbox, INSTALL, body_for(101)))[0] == 422  # no consent yet
     await sandbox.control.consent([101])

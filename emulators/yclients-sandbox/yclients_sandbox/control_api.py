@@ -41,12 +41,15 @@ def require(body: dict[str, Any], name: str, kind: type | tuple[type, ...], what
 def parse_fault(item: Any) -> Fault:
     if not isinstance(item, dict) or not isinstance(item.get("status"), int):
         raise bad_request('each response needs an integer "status"')
+    delay = item.get("delay_seconds", 0)
+    if isinstance(delay, bool) or not isinstance(delay, int | float) or delay < 0:
+        raise bad_request("delay_seconds must be a non-negative number")
     return Fault(
         status=item["status"],
         message=item.get("message"),
         errors=item.get("errors"),
         html=bool(item.get("html", False)),
-        delay_seconds=float(item.get("delay_seconds", 0)),
+        delay_seconds=float(delay),
         apply=bool(item.get("apply", False)),
     )
 
