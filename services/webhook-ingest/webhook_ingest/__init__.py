@@ -1,0 +1,1 @@
+"""webhook-ingest: YClients lifecycle events and entity webhooks in, RabbitMQ out."""

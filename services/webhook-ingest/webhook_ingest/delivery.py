@@ -1,0 +1,101 @@
+"""Getting accepted events to RabbitMQ before the 2xx: a broker confirm, or the spool.
+
+All requests publish on the one confirm channel concurrently; aio-pika pipelines the publishes
+and RabbitMQ acknowledges them in batches, so a confirm per request does not serialize them.
+When the broker is down or does not confirm in time, the events go to the fsynced spool and
+the forwarder hands them to the broker once it is back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Literal
+
+import structlog
+from prometheus_client import Counter
+
+from shared.bus import Publisher
+from shared.topology import EVENTS_EXCHANGE
+from webhook_ingest.events import Outgoing
+from webhook_ingest.spool import Spool, read_segment
+
+log = structlog.get_logger(__name__)
+
+ACCEPTED = Counter(
+    "webhook_ingest_events_total", "Accepted YClients events by where they went", ["outcome"]
+)
+FORWARD_BATCH = 256
+
+
+class Delivery:
+    def __init__(
+        self,
+        publisher: Publisher,
+        broker_up: Callable[[], bool],
+        spool: Spool,
+        publish_timeout: float,
+    ) -> None:
+        self._publisher = publisher
+        self._broker_up = broker_up
+        self._spool = spool
+        self._timeout = publish_timeout
+
+    async def deliver(self, messages: list[Outgoing]) -> Literal["published", "spooled"]:
+        """Returns only once every message is confirmed by the broker or fsynced in the spool."""
+        if self._broker_up():
+            try:
+                await self._publish(messages)
+            except Exception as exc:
+                log.warning("publish failed; spooling", error=repr(exc), events=len(messages))
+            else:
+                ACCEPTED.labels("published").inc(len(messages))
+                return "published"
+        await self._spool.append(messages)
+        ACCEPTED.labels("spooled").inc(len(messages))
+        return "spooled"
+
+    async def _publish(self, messages: list[Outgoing]) -> None:
+        await asyncio.gather(
+            *(
+                self._publisher.publish_envelope(
+                    message.envelope,
+                    exchange=EVENTS_EXCHANGE,
+                    routing_key=message.routing_key,
+                    timeout=self._timeout,
+                )
+                for message in messages
+            )
+        )
+
+    async def forward_spool(self) -> int:
+        """Publish what the spool holds; a sealed file goes only when all of it is confirmed."""
+        if not self._spool.has_pending() or not self._broker_up():
+            return 0
+        await self._spool.seal()
+        forwarded = 0
+        for segment in self._spool.sealed():
+            batch: list[Outgoing] = []
+            for message in read_segment(segment):
+                batch.append(message)
+                if len(batch) >= FORWARD_BATCH:
+                    await self._publish(batch)
+                    forwarded += len(batch)
+                    batch = []
+            if batch:
+                await self._publish(batch)
+                forwarded += len(batch)
+            segment.unlink()
+        return forwarded
+
+    async def run_forwarder(self, interval: float = 0.5) -> None:
+        while True:
+            try:
+                forwarded = await self.forward_spool()
+                if forwarded:
+                    log.info("forwarded spooled events", events=forwarded)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("spool forwarding failed; will retry", error=repr(exc))
+            await asyncio.sleep(interval)

@@ -1,0 +1,129 @@
+"""``POST /callback/yclients[/{webhook_secret}]``: authenticate, validate, deliver, then 2xx."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import structlog
+from aiohttp import web
+from prometheus_client import Counter
+
+from shared.crypto import constant_time_equals
+from webhook_ingest.company_secrets import CompanySecrets
+from webhook_ingest.delivery import Delivery
+from webhook_ingest.events import Outgoing, entity_message, lifecycle_message
+from webhook_ingest.parsing import Kind, classify, decode_json, parse_entities, parse_lifecycle
+from webhook_ingest.rejections import Rejected
+from webhook_ingest.settings import IngestSettings
+
+log = structlog.get_logger(__name__)
+
+REJECTED = Counter("webhook_ingest_rejected_total", "Refused webhook requests", ["status"])
+CALLBACK_PATH = "/callback/yclients"
+
+
+class Ingest:
+    """The request handler with its dependencies; one per application."""
+
+    def __init__(
+        self, settings: IngestSettings, secrets: CompanySecrets, delivery: Delivery
+    ) -> None:
+        self._partner_token = settings.yclients_partner_token.get_secret_value()
+        self._application_id = settings.yclients_application_id
+        self._max_body = settings.max_body_bytes
+        self._secrets = secrets
+        self._delivery = delivery
+
+    async def receive(self, request: web.Request) -> web.Response:
+        raw = await self._read_body(request)
+        document = decode_json(raw)
+        url_secret = request.match_info.get("webhook_secret")
+        received_at = datetime.now(UTC)
+        if classify(document) is Kind.LIFECYCLE:
+            messages = [self._lifecycle(document, received_at)]
+        else:
+            messages = await self._entities(document, url_secret, received_at)
+        outcome = await self._delivery.deliver(messages)
+        return web.json_response({"accepted": len(messages), "stored": outcome})
+
+    async def _read_body(self, request: web.Request) -> bytes:
+        too_large = Rejected(
+            413, "body_too_large", f"the body must be at most {self._max_body} bytes"
+        )
+        if request.content_length is not None and request.content_length > self._max_body:
+            raise too_large
+        try:
+            return await request.read()
+        except web.HTTPRequestEntityTooLarge:
+            raise too_large from None
+
+    def _lifecycle(self, document: dict[str, Any], received_at: datetime) -> Outgoing:
+        token = document.get("partner_token")
+        if token is None or token == "":
+            raise Rejected(401, "missing_partner_token", "partner_token is required")
+        if not isinstance(token, str) or not constant_time_equals(token, self._partner_token):
+            raise Rejected(403, "wrong_partner_token", "partner_token is not ours")
+        parsed = parse_lifecycle(document)
+        if parsed.application_id != self._application_id:
+            raise Rejected(403, "wrong_application", "application_id is not this application")
+        return lifecycle_message(parsed, document, received_at)
+
+    async def _entities(
+        self, document: Any, url_secret: str | None, received_at: datetime
+    ) -> list[Outgoing]:
+        if not url_secret:
+            raise Rejected(
+                401,
+                "missing_webhook_secret",
+                "entity webhooks are accepted only on the per-company URL with its secret",
+            )
+        parsed = parse_entities(document)
+        for company_id in sorted({item.company_id for item in parsed}):
+            await self._secrets.verify(company_id, url_secret)
+        items = document if isinstance(document, list) else [document]
+        return [
+            entity_message(body, item, received_at)
+            for body, item in zip(parsed, items, strict=True)
+        ]
+
+
+INGEST = web.AppKey("ingest", Ingest)
+
+
+async def receive(request: web.Request) -> web.Response:
+    return await request.app[INGEST].receive(request)
+
+
+def add_callback_routes(app: web.Application) -> None:
+    app.router.add_post(CALLBACK_PATH, receive)
+    app.router.add_post(CALLBACK_PATH + "/{webhook_secret}", receive)
+
+
+@web.middleware
+async def json_errors(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    """Every refusal as JSON; anything unexpected as a 503 so YClients retries, never a 500."""
+    try:
+        return await handler(request)
+    except Rejected as exc:
+        REJECTED.labels(str(exc.status)).inc()
+        log.info("webhook refused", status=exc.status, error=exc.error, path=request.path)
+        return _error(exc.status, exc.error, exc.detail)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        return _error(exc.status, exc.reason.lower().replace(" ", "_"), None, exc.headers)
+    except Exception as exc:
+        REJECTED.labels("503").inc()
+        log.error("webhook not accepted", error=repr(exc), path=request.path)
+        return _error(503, "unavailable", "try again shortly")
+
+
+def _error(status: int, error: str, detail: Any, headers: Any = None) -> web.Response:
+    response = web.json_response({"error": error, "detail": detail}, status=status)
+    if headers and "Allow" in headers:
+        response.headers["Allow"] = headers["Allow"]
+    return response

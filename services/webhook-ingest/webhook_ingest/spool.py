@@ -1,0 +1,127 @@
+"""A durable local spool for accepted events while RabbitMQ cannot confirm them.
+
+Appends go to ``current.jsonl``, one line per message, and are fsynced before the caller is
+told they are safe: requests that arrive together share one write and one fsync (group commit).
+To forward, the current file is sealed (renamed to ``sealed-<ns>.jsonl``) and a new one begun;
+a sealed file is deleted only once every line in it was confirmed by the broker. A torn last
+line from a crash is skipped: its request never got its 2xx.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+from shared.messages import Envelope
+from webhook_ingest.events import Outgoing
+
+CURRENT = "current.jsonl"
+
+
+class Spool:
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self._fd: int | None = None
+        self._size = 0
+        self._pending: list[tuple[bytes, asyncio.Future[None]]] = []
+        self._writer: asyncio.Task[None] | None = None
+        self._lock = asyncio.Lock()  # one write or seal at a time
+
+    def open(self) -> None:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self._open_current()
+
+    def _open_current(self) -> None:
+        path = self.directory / CURRENT
+        self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        self._size = os.fstat(self._fd).st_size
+        _sync_directory(self.directory)
+
+    def close(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+    async def append(self, messages: list[Outgoing]) -> None:
+        """Returns once the messages are on disk (fsynced)."""
+        data = b"".join(_line(message) for message in messages)
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._pending.append((data, done))
+        if self._writer is None:
+            self._writer = asyncio.create_task(self._write_pending())
+        await done
+
+    async def _write_pending(self) -> None:
+        try:
+            while self._pending:
+                batch, self._pending = self._pending, []
+                data = b"".join(chunk for chunk, _ in batch)
+                try:
+                    async with self._lock:
+                        await asyncio.to_thread(self._write_and_sync, data)
+                except OSError as exc:
+                    for _, done in batch:
+                        done.set_exception(exc)
+                        done.exception()
+                    continue
+                for _, done in batch:
+                    done.set_result(None)
+        finally:
+            self._writer = None
+
+    def _write_and_sync(self, data: bytes) -> None:
+        assert self._fd is not None, "spool not open"
+        view = memoryview(data)
+        while view:
+            written = os.write(self._fd, view)
+            view = view[written:]
+        os.fsync(self._fd)
+        self._size += len(data)
+
+    async def seal(self) -> None:
+        """Close the current file for forwarding (if it has anything) and start a new one."""
+        async with self._lock:
+            if self._size == 0:
+                return
+            self.close()
+            sealed = self.directory / f"sealed-{time.time_ns()}.jsonl"
+            os.replace(self.directory / CURRENT, sealed)
+            self._open_current()
+
+    def has_pending(self) -> bool:
+        return self._size > 0 or bool(self.sealed())
+
+    def sealed(self) -> list[Path]:
+        return sorted(self.directory.glob("sealed-*.jsonl"))
+
+
+def _line(message: Outgoing) -> bytes:
+    return (
+        b'{"routing_key":'
+        + json.dumps(message.routing_key).encode()
+        + b',"envelope":'
+        + message.envelope.to_bytes()
+        + b"}\n"
+    )
+
+
+def read_segment(path: Path) -> Iterator[Outgoing]:
+    with path.open("rb") as segment:
+        for raw in segment:
+            try:
+                record = json.loads(raw)
+                yield Outgoing(record["routing_key"], Envelope.model_validate(record["envelope"]))
+            except (ValueError, KeyError, TypeError):
+                continue  # a torn line from a crash mid-write
+
+
+def _sync_directory(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
