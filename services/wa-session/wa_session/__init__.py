@@ -1,0 +1,1 @@
+"""wa-session: WhatsApp logins hosted by a Node bridge running Baileys, supervised from Python."""

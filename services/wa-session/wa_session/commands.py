@@ -1,0 +1,141 @@
+"""``wa.session.start|stop|logout``: recorded in ``wa_sessions`` by whichever instance takes them.
+
+Any instance may consume a command; it records the desired state in the same transaction as the
+message's dedupe row, and the session's lease owner applies it within one poll of its lease
+keeper (or, when nobody owns the session, the keeper that claims it does). So a command for a
+session owned by another live instance still takes effect, and repeating one changes nothing.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy import func, select
+from sqlalchemy.dialects.postgresql import insert
+
+from shared.bus import Handler, PermanentError
+from shared.db import UnitOfWork
+from shared.messages import (
+    Envelope,
+    LogoutSession,
+    SessionLoggedOut,
+    SessionStatus,
+    StartSession,
+    StopSession,
+)
+from shared.models import Connection, WaSession
+from wa_session.auth_store import wipe
+
+# States after which WhatsApp ended the login; a start begins again from there.
+ENDED = {"qr_expired", "logged_out", "replaced", "failed", "stopped"}
+
+
+def _session_id(raw: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(raw)
+    except ValueError:
+        raise PermanentError(f"session_id is not a uuid: {raw[:64]!r}") from None
+
+
+async def _locked(uow: UnitOfWork, session_id: uuid.UUID) -> tuple[WaSession, bool] | None:
+    """The session row, locked, and whether some instance holds a live lease on it."""
+    row = (
+        await uow.session.execute(
+            select(WaSession, WaSession.lease_expires_at > func.now())
+            .where(WaSession.id == session_id)
+            .with_for_update()
+        )
+    ).one_or_none()
+    if row is None:
+        return None
+    return row[0], bool(row[1])
+
+
+def _publish_status(uow: UnitOfWork, session: WaSession) -> None:
+    uow.publish(
+        SessionStatus(
+            session_id=str(session.id),
+            state=session.state,
+            seq=session.seq,
+            reason=session.reason,
+        ),
+        str(session.id),
+    )
+
+
+def _record(session: WaSession, state: str, reason: str | None) -> None:
+    session.state = state
+    session.seq += 1
+    session.reason = reason
+    session.updated_at = func.now()
+
+
+async def start(envelope: Envelope, uow: UnitOfWork) -> None:
+    command = envelope.parse(StartSession)
+    session_id = _session_id(command.session_id)
+    if command.pairing_phone is not None and not (
+        command.pairing_phone.isdigit() and 6 <= len(command.pairing_phone) <= 15
+    ):
+        raise PermanentError("pairing_phone must be 6 to 15 digits")
+    if await uow.session.get(Connection, session_id) is None:
+        raise PermanentError(f"no connection {session_id}")
+    await uow.session.execute(
+        insert(WaSession).values(id=session_id, state="stopped").on_conflict_do_nothing()
+    )
+    found = await _locked(uow, session_id)
+    assert found is not None
+    session, _leased = found
+    if session.desired_running and session.pending_action is None:
+        # Already running (or being started): say where it is, change nothing.
+        _publish_status(uow, session)
+        return
+    session.desired_running = True
+    session.pending_action = None
+    session.pairing_phone = command.pairing_phone
+    if session.state == "logged_out":
+        await wipe(uow, session_id)
+
+
+async def stop(envelope: Envelope, uow: UnitOfWork) -> None:
+    session_id = _session_id(envelope.parse(StopSession).session_id)
+    found = await _locked(uow, session_id)
+    if found is None:
+        return
+    session, leased = found
+    session.desired_running = False
+    if not leased and session.state not in ENDED:
+        # Nobody holds a socket for it: record the stop here.
+        _record(session, "stopped", "requested")
+        _publish_status(uow, session)
+
+
+async def logout(envelope: Envelope, uow: UnitOfWork) -> None:
+    command = envelope.parse(LogoutSession)
+    session_id = _session_id(command.session_id)
+    found = await _locked(uow, session_id)
+    if found is None:
+        return
+    session, leased = found
+    session.desired_running = False
+    if leased:
+        # The owner logs the socket out (WhatsApp forgets the device), then wipes the state.
+        session.pending_action = "logout"
+        return
+    await wipe(uow, session_id)
+    session.pending_action = None
+    if session.state != "logged_out":
+        _record(session, "logged_out", command.reason)
+        _publish_status(uow, session)
+        uow.publish(
+            SessionLoggedOut(
+                session_id=str(session_id), phone=session.phone, reason=command.reason
+            ),
+            str(session_id),
+        )
+
+
+HANDLERS: dict[str, Handler] = {
+    StartSession.message_type: start,
+    StopSession.message_type: stop,
+    LogoutSession.message_type: logout,
+}
