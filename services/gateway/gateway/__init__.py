@@ -1,0 +1,1 @@
+"""The gateway: everything the salon admin's browser talks to."""

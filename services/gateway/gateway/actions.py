@@ -1,0 +1,108 @@
+"""What the admin can ask for, through REST or Socket.IO alike: a QR (or a pairing code), the
+connection's state, and activation once WhatsApp is linked."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from typing import Any
+
+from gateway import tokens
+from gateway.onboarding import Snapshot, snapshot
+from shared.messages import RetryActivation, StartSession
+from shared.runtime import Infrastructure
+
+
+class ActionRefused(Exception):
+    """A refusal the browser can show: HTTP status, stable code, Russian message."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(code)
+        self.status = status
+        self.code = code
+        self.message = message
+
+    def to_json(self) -> dict[str, Any]:
+        return {"error": self.code, "message": self.message}
+
+
+TOKEN_REFUSALS = {
+    "missing": "Нет ключа доступа. Вернитесь в YClients и нажмите «Подключить» ещё раз.",
+    "malformed": "Ключ доступа неверен. Вернитесь в YClients и нажмите «Подключить» ещё раз.",
+    "expired": "Время на подключение истекло. Вернитесь в YClients и нажмите «Подключить» ещё раз.",
+    "revoked": "Ключ доступа отозван. Вернитесь в YClients и нажмите «Подключить» ещё раз.",
+}
+
+_PHONE_PUNCTUATION = re.compile(r"[\s()+\-]")
+_PHONE = re.compile(r"^\d{10,15}$")
+
+
+def token_refused(reason: str) -> ActionRefused:
+    return ActionRefused(401, f"token_{reason}", TOKEN_REFUSALS[reason])
+
+
+def normalize_phone(raw: object) -> str | None:
+    """International digits for a pairing code (``+7 (999) 123-45-67`` → ``79991234567``)."""
+    if raw is None or raw == "":
+        return None
+    if not isinstance(raw, str):
+        raise ActionRefused(422, "bad_phone", "Номер телефона должен быть строкой цифр.")
+    digits = _PHONE_PUNCTUATION.sub("", raw)
+    if not _PHONE.match(digits):
+        raise ActionRefused(
+            422, "bad_phone", "Введите номер целиком, с кодом страны: например 79991234567."
+        )
+    return digits
+
+
+async def authenticate(infra: Infrastructure, token: str | None, secret: str) -> uuid.UUID:
+    async with infra.database.unit_of_work() as uow:
+        try:
+            claims = await tokens.verify(uow.session, token, secret)
+        except tokens.InvalidToken as exc:
+            raise token_refused(exc.reason) from None
+    return claims.connection_id
+
+
+async def current_state(infra: Infrastructure, connection_id: uuid.UUID) -> Snapshot:
+    async with infra.database.unit_of_work() as uow:
+        found = await snapshot(uow.session, connection_id)
+    if found is None:
+        raise ActionRefused(404, "not_found", "Подключение не найдено.")
+    return found
+
+
+def _require_open(state: Snapshot) -> None:
+    if state.stage == "superseded":
+        raise ActionRefused(
+            409,
+            "superseded",
+            "Эти филиалы подключаются по другой ссылке. Откройте последнюю ссылку из YClients.",
+        )
+    if state.stage == "done":
+        raise ActionRefused(409, "already_active", "Все филиалы уже подключены.")
+
+
+async def request_qr(infra: Infrastructure, connection_id: uuid.UUID, phone: object) -> str:
+    """Ask wa-session to start the login; returns ``qr`` or ``pairing_code``."""
+    pairing_phone = normalize_phone(phone)
+    _require_open(await current_state(infra, connection_id))
+    await infra.publisher.send(
+        StartSession(session_id=str(connection_id), pairing_phone=pairing_phone),
+        str(connection_id),
+    )
+    return "pairing_code" if pairing_phone else "qr"
+
+
+async def activate(infra: Infrastructure, connection_id: uuid.UUID) -> None:
+    state = await current_state(infra, connection_id)
+    _require_open(state)
+    if state.whatsapp_state != "connected":
+        raise ActionRefused(
+            409,
+            "whatsapp_not_connected",
+            "Сначала подключите WhatsApp: отсканируйте QR-код на этой странице.",
+        )
+    await infra.publisher.send(
+        RetryActivation(connection_id=str(connection_id)), str(connection_id)
+    )

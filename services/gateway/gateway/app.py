@@ -1,0 +1,110 @@
+"""The gateway's composition root: routes, Socket.IO, the relay consumer, security headers."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import html
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+
+import socketio
+from aiohttp import web
+
+from gateway import api
+from gateway.context import SETTINGS, SOCKETS
+from gateway.errors import friendly_errors
+from gateway.realtime import MarketplaceNamespace, relay_handlers
+from gateway.redirect import yclients_redirect
+from gateway.security import security_headers
+from gateway.settings import GatewaySettings
+from shared.bus import Consumer
+from shared.runtime import (
+    INFRA,
+    add_operational_routes,
+    background_ctx,
+    infrastructure_ctx,
+)
+from shared.topology import ALL_QUEUES, GATEWAY_RELAY
+
+PACKAGE_DIR = Path(__file__).parent
+
+
+def _onboarding_page(return_url: str) -> Callable[[web.Request], Awaitable[web.Response]]:
+    template = (PACKAGE_DIR / "pages" / "onboarding.html").read_text(encoding="utf-8")
+    body = template.replace("{{RETURN_URL}}", html.escape(return_url)).encode()
+
+    async def onboarding_page(_request: web.Request) -> web.Response:
+        return web.Response(body=body, content_type="text/html", charset="utf-8")
+
+    return onboarding_page
+
+
+def _relay(
+    sio: socketio.AsyncServer,
+) -> Callable[[web.Application], Awaitable[Callable[[], Awaitable[None]]]]:
+    async def start(app: web.Application) -> Callable[[], Awaitable[None]]:
+        infra = app[INFRA]
+        consumer = Consumer(
+            connection=infra.connection,
+            spec=GATEWAY_RELAY,
+            handlers=relay_handlers(sio),
+            database=infra.database,
+            outbox=infra.outbox,
+            publisher=infra.publisher,
+            prefetch=app[SETTINGS].prefetch,
+        )
+        await consumer.start()
+
+        async def stop() -> None:
+            await consumer.stop(app[SETTINGS].shutdown_grace_seconds)
+
+        return stop
+
+    return start
+
+
+async def _socketio_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Start listening to the other instances' emits now, not at the first browser."""
+    sio = app[SOCKETS]
+    sio.manager_initialized = True
+    sio.manager.initialize()
+    yield
+    await sio.shutdown()
+    listener = getattr(sio.manager, "thread", None)
+    if isinstance(listener, asyncio.Future):
+        listener.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await listener
+
+
+def create_app(settings: GatewaySettings) -> web.Application:
+    app = web.Application(middlewares=[friendly_errors])
+    app[SETTINGS] = settings
+    origins = settings.origins()
+    sio = socketio.AsyncServer(
+        async_mode="aiohttp",
+        client_manager=socketio.AsyncAioPikaManager(
+            settings.amqp_url, channel=settings.socketio_channel
+        ),
+        # No list: the page's own origin only.
+        cors_allowed_origins=origins or None,
+    )
+    sio.register_namespace(MarketplaceNamespace(lambda: app[INFRA], settings))
+    sio.attach(app)
+    app[SOCKETS] = sio
+
+    add_operational_routes(app)
+    app.router.add_get("/auth/yclients/redirect", yclients_redirect)
+    app.router.add_get("/marketplace/onboarding", _onboarding_page(settings.yclients_return_url))
+    app.router.add_static("/marketplace/static/", PACKAGE_DIR / "static", append_version=False)
+    api.add_routes(app)
+    app.on_response_prepare.append(security_headers(settings))
+
+    app.cleanup_ctx.append(infrastructure_ctx(settings, declare=ALL_QUEUES))
+    app.cleanup_ctx.append(_socketio_ctx)
+    app.cleanup_ctx.append(background_ctx("relay", _relay(sio)))
+    return app
+
+
+__all__ = ["create_app"]

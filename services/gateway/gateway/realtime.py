@@ -1,0 +1,223 @@
+"""Socket.IO namespace ``/marketplace`` and the relay of bus events to its rooms.
+
+Each browser joins the room named by its connection id. Events come from RabbitMQ through the
+shared Consumer on any gateway instance; the Socket.IO client manager (aio-pika) fans each emit
+out to the instance that holds the browser.
+"""
+
+from __future__ import annotations
+
+import functools
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import socketio
+import structlog
+
+from gateway import actions
+from gateway.actions import ActionRefused
+from gateway.qr_image import qr_data_url
+from gateway.settings import GatewaySettings
+from shared.db import UnitOfWork
+from shared.messages import (
+    ActivationCompleted,
+    ActivationFailed,
+    ActivationStarted,
+    Envelope,
+    SessionConnected,
+    SessionError,
+    SessionLoggedOut,
+    SessionPairingCode,
+    SessionQr,
+    SessionStatus,
+)
+from shared.runtime import Infrastructure
+
+log = structlog.get_logger(__name__)
+
+NAMESPACE = "/marketplace"
+
+
+def _refusal_event(exc: ActionRefused) -> dict[str, Any]:
+    action = "restart" if exc.status == 401 else None
+    return {"code": exc.code, "message": exc.message, "action": action}
+
+
+class MarketplaceNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
+    """Holds its dependencies only; what a client is lives in its Socket.IO session."""
+
+    def __init__(self, infra: Callable[[], Infrastructure], settings: GatewaySettings) -> None:
+        super().__init__(NAMESPACE)
+        self._infra = infra
+        self._settings = settings
+
+    async def on_connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> None:
+        token = auth.get("token") if isinstance(auth, dict) else None
+        try:
+            connection_id = await actions.authenticate(
+                self._infra(),
+                token if isinstance(token, str) else None,
+                self._settings.jwt_secret.get_secret_value(),
+            )
+        except ActionRefused as exc:
+            raise socketio.exceptions.ConnectionRefusedError(
+                exc.message, _refusal_event(exc)
+            ) from None
+        await self.save_session(sid, {"connection_id": str(connection_id)})
+        await self.enter_room(sid, str(connection_id))
+        await self._send_status(sid, connection_id)
+
+    async def _connection(self, sid: str) -> uuid.UUID:
+        session = await self.get_session(sid)
+        return uuid.UUID(session["connection_id"])
+
+    async def _send_status(self, sid: str, connection_id: uuid.UUID) -> None:
+        try:
+            state = await actions.current_state(self._infra(), connection_id)
+        except ActionRefused as exc:
+            await self.emit("error", _refusal_event(exc), to=sid)
+            return
+        await self.emit("status", state.to_json(), to=sid)
+
+    async def on_check_status(self, sid: str, _data: Any = None) -> None:
+        await self._send_status(sid, await self._connection(sid))
+
+    async def on_request_qr(self, sid: str, data: Any = None) -> None:
+        phone = data.get("phone") if isinstance(data, dict) else None
+        try:
+            await actions.request_qr(self._infra(), await self._connection(sid), phone)
+        except ActionRefused as exc:
+            await self.emit("error", _refusal_event(exc), to=sid)
+
+    async def trigger_event(self, event: str, *args: Any) -> Any:
+        # Client event names have dashes ("request-qr"); handlers cannot.
+        return await super().trigger_event(event.replace("-", "_"), *args)
+
+
+# --- the relay: bus events to rooms -------------------------------------------------------------
+
+WA_ERRORS = {
+    "logged_out": "WhatsApp отключил это устройство. Получите новый QR-код и отсканируйте его.",
+    "replaced": "WhatsApp открыт на другом устройстве. Получите новый QR-код.",
+    "qr_expired": "QR-код истёк. Получите новый QR-код.",
+}
+WA_ERROR_DEFAULT = "Не удалось подключить WhatsApp. Получите новый QR-код и попробуйте ещё раз."
+
+Emit = Callable[[str, dict[str, Any], str], Awaitable[None]]
+
+
+async def relay_qr(envelope: Envelope, _uow: UnitOfWork, *, emit: Emit) -> None:
+    qr = envelope.parse(SessionQr)
+    await emit(
+        "qr",
+        {
+            "image": qr_data_url(qr.qr),
+            "index": qr.index,
+            "expiresAt": qr.expires_at.isoformat(),
+        },
+        qr.session_id,
+    )
+
+
+async def relay_pairing_code(envelope: Envelope, _uow: UnitOfWork, *, emit: Emit) -> None:
+    code = envelope.parse(SessionPairingCode)
+    await emit("pairing-code", {"code": code.code}, code.session_id)
+
+
+async def relay_status(envelope: Envelope, _uow: UnitOfWork, *, emit: Emit) -> None:
+    status = envelope.parse(SessionStatus)
+    await emit(
+        "status",
+        {
+            "whatsapp": {
+                "state": status.state,
+                "reason": status.reason,
+                "retryInSeconds": status.retry_in_seconds,
+            },
+            "qrExpiresAt": status.qr_expires_at.isoformat() if status.qr_expires_at else None,
+        },
+        status.session_id,
+    )
+
+
+async def relay_connected(envelope: Envelope, _uow: UnitOfWork, *, emit: Emit) -> None:
+    connected = envelope.parse(SessionConnected)
+    await emit(
+        "status",
+        {"stage": "linked", "whatsapp": {"state": "connected", "reason": None}},
+        connected.session_id,
+    )
+
+
+async def relay_logged_out(envelope: Envelope, _uow: UnitOfWork, *, emit: Emit) -> None:
+    logged_out = envelope.parse(SessionLoggedOut)
+    message = WA_ERRORS.get(logged_out.reason, WA_ERRORS["logged_out"])
+    await emit(
+        "error",
+        {"code": logged_out.reason, "message": message, "action": "request-qr"},
+        logged_out.session_id,
+    )
+
+
+async def relay_wa_error(envelope: Envelope, _uow: UnitOfWork, *, emit: Emit) -> None:
+    error = envelope.parse(SessionError)
+    message = WA_ERRORS.get(error.reason, WA_ERROR_DEFAULT)
+    await emit(
+        "error",
+        {"code": error.reason, "message": message, "action": "request-qr"},
+        error.session_id,
+    )
+
+
+async def relay_activation_started(envelope: Envelope, _uow: UnitOfWork, *, emit: Emit) -> None:
+    started = envelope.parse(ActivationStarted)
+    await emit(
+        "status", {"stage": "activating", "salonIds": started.salon_ids}, started.connection_id
+    )
+
+
+async def relay_activation_completed(envelope: Envelope, _uow: UnitOfWork, *, emit: Emit) -> None:
+    completed = envelope.parse(ActivationCompleted)
+    await emit("connected", {"salonIds": completed.salon_ids}, completed.connection_id)
+    await emit(
+        "status", {"stage": "done", "salonIds": completed.salon_ids}, completed.connection_id
+    )
+
+
+async def relay_activation_failed(envelope: Envelope, _uow: UnitOfWork, *, emit: Emit) -> None:
+    failed = envelope.parse(ActivationFailed)
+    await emit(
+        "error",
+        {
+            "code": failed.reason,
+            "message": failed.message,
+            "action": "retry-activation" if failed.retryable else "restart",
+        },
+        failed.connection_id,
+    )
+
+
+RELAY = {
+    SessionQr.message_type: relay_qr,
+    SessionPairingCode.message_type: relay_pairing_code,
+    SessionStatus.message_type: relay_status,
+    SessionConnected.message_type: relay_connected,
+    SessionLoggedOut.message_type: relay_logged_out,
+    SessionError.message_type: relay_wa_error,
+    ActivationStarted.message_type: relay_activation_started,
+    ActivationCompleted.message_type: relay_activation_completed,
+    ActivationFailed.message_type: relay_activation_failed,
+}
+
+
+def relay_handlers(
+    sio: socketio.AsyncServer,
+) -> dict[str, Callable[[Envelope, UnitOfWork], Awaitable[None]]]:
+    async def emit(event: str, data: dict[str, Any], room: str) -> None:
+        await sio.emit(event, data, room=room, namespace=NAMESPACE)
+
+    return {
+        message_type: functools.partial(handler, emit=emit)
+        for message_type, handler in RELAY.items()
+    }

@@ -1,0 +1,140 @@
+"""Fixtures for the gateway's tests: the gateway as real processes on the run's test
+environment, redirect URLs built the way YClients builds them, and a bus tap."""
+
+from __future__ import annotations
+
+import itertools
+import os
+import random
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote
+
+import aio_pika
+import pytest
+from yclients_sandbox.redirect import build_redirect_url, user_payload
+
+from shared.bus import Publisher, connect
+from testkit.environment import TEST_SECRETS, TestEnvironment
+from testkit.processes import Process, free_port, python_module, wait_http_ok
+
+PARTNER_TOKEN = TEST_SECRETS["YCLIENTS_PARTNER_TOKEN"]
+JWT_SECRET = TEST_SECRETS["JWT_SECRET"]
+
+# Salon ids unique to this run, so tests never see each other's salons.
+_salon_ids = itertools.count(random.randint(10**8, 9 * 10**8) * 10)
+
+
+def new_salon_ids(count: int = 1) -> list[int]:
+    return [next(_salon_ids) for _ in range(count)]
+
+
+@dataclass
+class GatewayProcess:
+    url: str
+    process: Process
+
+    def redirect_url(
+        self, salon_ids: Sequence[int], ids_form: str = "auto", salon_name: str = "Салон «Ромашка»"
+    ) -> str:
+        """The URL YClients opens after "Подключить", signed with the partner token."""
+        user = user_payload(_SandboxUser(), salon_name)
+        return build_redirect_url(
+            f"{self.url}/auth/yclients/redirect",
+            salon_ids,
+            user,
+            PARTNER_TOKEN,
+            ids_form,  # type: ignore[arg-type]
+        )
+
+    @staticmethod
+    def token_from(location: str) -> str:
+        """The onboarding token from a redirect's Location (it travels in the fragment)."""
+        assert location.startswith("/marketplace/onboarding#token="), location
+        return location.split("#token=", 1)[1]
+
+    def url_with(self, path: str, params: Sequence[tuple[str, str]]) -> str:
+        query = "&".join(f"{quote(k, safe='[]')}={quote(v, safe='')}" for k, v in params)
+        return f"{self.url}{path}?{query}"
+
+
+@dataclass(frozen=True)
+class _SandboxUser:
+    id: int = 1209543
+    name: str = "Анна Смирнова"
+    phone: str = "79161234567"
+    email: str = "anna@salon.test"
+    is_approved: bool = True
+    avatar: str = ""
+
+
+async def start_gateway(test_env: TestEnvironment, name: str, **env: str) -> GatewayProcess:
+    port = free_port()
+    process = python_module(
+        name,
+        "gateway",
+        test_env.env(HTTP_PORT=str(port), INSTANCE_ID=name, LOG_LEVEL="INFO", **env),
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        await wait_http_ok(f"{url}/readyz", timeout=30, process=process)
+    except BaseException:
+        process.stop()
+        raise
+    return GatewayProcess(url, process)
+
+
+@pytest.fixture(scope="session")
+async def gateway(test_env: TestEnvironment) -> AsyncIterator[GatewayProcess]:
+    running = await start_gateway(test_env, "gateway-a")
+    yield running
+    running.process.stop()
+
+
+@pytest.fixture(scope="session")
+async def second_gateway(
+    test_env: TestEnvironment, gateway: GatewayProcess
+) -> AsyncIterator[GatewayProcess]:
+    running = await start_gateway(test_env, "gateway-b")
+    yield running
+    running.process.stop()
+
+
+@pytest.fixture(scope="session")
+async def bus(test_env: TestEnvironment) -> AsyncIterator[aio_pika.abc.AbstractRobustConnection]:
+    connection = await connect(test_env.amqp_url)
+    yield connection
+    await connection.close()
+
+
+@pytest.fixture(scope="session")
+async def publisher(bus: aio_pika.abc.AbstractRobustConnection) -> AsyncIterator[Publisher]:
+    opened = await Publisher.open(bus)
+    yield opened
+    await opened.close()
+
+
+@pytest.fixture
+async def command_tap(
+    bus: aio_pika.abc.AbstractRobustConnection,
+) -> AsyncIterator[aio_pika.abc.AbstractQueue]:
+    """A private queue that sees every command the gateway sends."""
+    channel = await bus.channel()
+    queue = await channel.declare_queue(exclusive=True, auto_delete=True)
+    await queue.bind("aiadmin.commands", "#")
+    yield queue
+    await channel.close()
+
+
+@pytest.fixture(scope="session")
+def screenshots_dir() -> str:
+    path = os.path.join(os.path.dirname(__file__), "..", "..", "..", "var", "screenshots")
+    os.makedirs(path, exist_ok=True)
+    return os.path.normpath(path)
+
+
+@pytest.fixture
+def new_salons() -> Any:
+    """``new_salons(n)``: n salon ids no other test uses."""
+    return new_salon_ids
