@@ -1,0 +1,66 @@
+"""``create_app(settings)``: operational routes, broker and database, the YClients client, the
+consumer of ``activation.inbox``."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+import aiohttp
+from aiohttp import web
+
+from activation.dependencies import Dependencies
+from activation.handlers import routes
+from activation.settings import ActivationSettings
+from shared.bus import Consumer
+from shared.runtime import INFRA, add_operational_routes, background_ctx, infrastructure_ctx
+from shared.topology import ACTIVATION_INBOX, ALL_QUEUES
+from shared.yclients import RateLimiter, YClientsClient
+
+HTTP = web.AppKey("yclients_http", aiohttp.ClientSession)
+
+
+def create_app(settings: ActivationSettings) -> web.Application:
+    app = web.Application()
+    add_operational_routes(app)
+    app.cleanup_ctx.append(infrastructure_ctx(settings, declare=ALL_QUEUES))
+    app.cleanup_ctx.append(http_session_ctx)
+    app.cleanup_ctx.append(background_ctx("activation.inbox", inbox_consumer(settings)))
+    return app
+
+
+async def http_session_ctx(app: web.Application) -> AsyncIterator[None]:
+    async with aiohttp.ClientSession() as session:
+        app[HTTP] = session
+        yield
+
+
+def inbox_consumer(
+    settings: ActivationSettings,
+) -> Callable[[web.Application], Awaitable[Callable[[], Awaitable[None]]]]:
+    async def start(app: web.Application) -> Callable[[], Awaitable[None]]:
+        infra = app[INFRA]
+        yclients = YClientsClient(
+            app[HTTP],
+            base_url=str(settings.yclients_base_url),
+            partner_token=settings.yclients_partner_token.get_secret_value(),
+            application_id=settings.yclients_application_id,
+            limiter=RateLimiter(settings.yclients_rate_limit_per_second),
+        )
+        deps = Dependencies(settings, infra.database, infra.outbox, yclients)
+        consumer = Consumer(
+            connection=infra.connection,
+            spec=ACTIVATION_INBOX,
+            handlers=routes(deps),
+            database=infra.database,
+            outbox=infra.outbox,
+            publisher=infra.publisher,
+            prefetch=settings.prefetch,
+        )
+        await consumer.start()
+
+        async def stop() -> None:
+            await consumer.stop(settings.shutdown_grace_seconds)
+
+        return stop
+
+    return start

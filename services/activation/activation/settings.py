@@ -1,0 +1,30 @@
+"""The activation service's settings: the shared ones, where YClients reaches us, the window."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import AnyHttpUrl, Field
+
+from shared.settings import CommonSettings, YClientsSettings
+
+
+class ActivationSettings(CommonSettings, YClientsSettings):
+    service_name: str = Field("activation", alias="SERVICE_NAME")
+    http_port: int = Field(8083, alias="HTTP_PORT")
+    # How YClients reaches webhook-ingest: the per-salon webhook URL is built on it.
+    public_base_url: AnyHttpUrl = Field(
+        AnyHttpUrl("http://127.0.0.1:8081"), alias="PUBLIC_BASE_URL"
+    )
+    # YClients accepts the install call this long after the admin's consent.
+    activation_window_seconds: Annotated[float, Field(gt=0)] = Field(
+        3600.0, alias="ACTIVATION_WINDOW_SECONDS"
+    )
+    # This process's share of YClients' limit (5/s and 200/min per IP): with N instances
+    # behind one address, set it to 3/N. See shared.yclients.RateLimiter.
+    yclients_rate_limit_per_second: Annotated[float, Field(gt=0, le=5)] = Field(
+        3.0, alias="YCLIENTS_RATE_LIMIT_PER_SECOND"
+    )
+
+    def webhook_url(self, webhook_secret: str) -> str:
+        return f"{str(self.public_base_url).rstrip('/')}/callback/yclients/{webhook_secret}"
