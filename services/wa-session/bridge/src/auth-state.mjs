@@ -78,9 +78,17 @@ export const createAuthState = ({ protocol, session, creds, logger, onFailure })
 
   // Our own cache instance so that close() can stop its timer: Baileys' default one lives forever.
   const cache = new NodeCache({ stdTTL: DEFAULT_CACHE_TTLS.SIGNAL_STORE, useClones: false })
+  // Pre-keys are written by the hundred at the first login and each is read at most once, when a
+  // contact starts a chat: caching them would only hold about 1 MB per session for minutes.
+  const keyCache = {
+    get: key => cache.get(key),
+    set: (key, value) => key.startsWith('pre-key.') || cache.set(key, value),
+    del: key => cache.del(key),
+    flushAll: () => cache.flushAll()
+  }
 
   return {
-    state: { creds, keys: makeCacheableSignalKeyStore(store, logger, cache) },
+    state: { creds, keys: makeCacheableSignalKeyStore(store, logger, keyCache) },
     saveCreds,
     /** Resolves once every write queued so far has been answered (or has failed). */
     drain: () => tail,

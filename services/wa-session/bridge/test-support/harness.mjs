@@ -160,6 +160,24 @@ export const startBridge = async ({ emulator, store, qrTimeoutMs, env = {} }) =>
       check()
     })
 
+  /** Waits for any message, earlier or later, that matches; leaves the cursor of `next` alone. */
+  const find = (match, timeoutMs = 10_000, what = 'a message') =>
+    new Promise((resolve, reject) => {
+      const check = () => {
+        const found = messages.find(match)
+        if (!found) return
+        waiters.delete(check)
+        clearTimeout(timer)
+        resolve(found)
+      }
+      const timer = setTimeout(() => {
+        waiters.delete(check)
+        reject(new Error(`timed out after ${timeoutMs} ms waiting for ${what}`))
+      }, timeoutMs)
+      waiters.add(check)
+      check()
+    })
+
   /** Waits for the next event of `type` for `session`. */
   const event = (type, session, timeoutMs = 10_000) =>
     next(m => m.type === type && m.session === session, timeoutMs, `${type} of ${session}`)
@@ -187,7 +205,7 @@ export const startBridge = async ({ emulator, store, qrTimeoutMs, env = {} }) =>
   }
 
   await next(m => m.type === 'bridge.ready', 10_000, 'bridge.ready')
-  return { proc, messages, stdoutLines, next, event, command, write, stop, exited }
+  return { proc, messages, stdoutLines, next, find, event, command, write, stop, exited }
 }
 
 /**
