@@ -33,3 +33,17 @@ export const createLogger = level => {
   )
   return { logger, flush: () => destination.flushSync() }
 }
+
+/**
+ * Sends console output to the log instead of stdout, which belongs to the protocol. libsignal
+ * prints whole session records (key material) with console.info, so only string arguments are kept.
+ */
+export const captureConsole = logger => {
+  const to = level => (...args) => {
+    const text = args.filter(arg => typeof arg === 'string').join(' ')
+    if (text) logger[level]({ source: 'console' }, text)
+  }
+  console.log = console.info = console.debug = console.trace = to('debug')
+  console.warn = to('warn')
+  console.error = to('error')
+}

@@ -2,7 +2,7 @@
 import { createRequire } from 'node:module'
 import { WA_CERT_DETAILS } from 'baileys'
 import { readConfig } from './config.mjs'
-import { createLogger } from './logger.mjs'
+import { captureConsole, createLogger } from './logger.mjs'
 import { createProtocol } from './protocol.mjs'
 import { createSessionHost } from './session-host.mjs'
 
@@ -19,6 +19,7 @@ try {
 }
 
 const { logger, flush } = createLogger(config.logLevel)
+captureConsole(logger)
 
 if (config.trustRootKey) {
   // Process-wide: every socket now trusts this root (an emulator) and no longer WhatsApp's.

@@ -16,6 +16,8 @@ test('pairing code: code event, typed on the phone, paired, 515, open with that 
   const session = 'by-code'
   const bridge = await startBridge({ emulator, store })
   assertOk(await bridge.command('open', { session, pairingPhone: PHONE }))
+  const firstQr = await bridge.event('qr', session)
+  assert.deepEqual({ index: firstQr.index, ttlMs: firstQr.ttlMs }, { index: 1, ttlMs: 60_000 }, "Baileys' default QR life")
   const { code } = await bridge.event('pairing_code', session)
   assert.match(code, /^[A-Z0-9]{8}$/)
 
