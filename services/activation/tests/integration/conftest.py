@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 import random
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -107,6 +107,24 @@ async def activation(
     await service.start()
     yield service
     service.stop()
+
+
+@pytest.fixture
+async def start_activation_process(
+    test_env: TestEnvironment, sandbox: RunningSandbox
+) -> AsyncIterator[Callable[[], Awaitable[ActivationService]]]:
+    """Start activation processes of one's own (to kill them); all are stopped afterwards."""
+    started: list[ActivationService] = []
+
+    async def start() -> ActivationService:
+        service = ActivationService(test_env, sandbox)
+        started.append(service)
+        await service.start()
+        return service
+
+    yield start
+    for service in started:
+        service.stop()
 
 
 class Bus:
