@@ -217,7 +217,7 @@ def relay_handlers(
     async def emit(event: str, data: dict[str, Any], room: str) -> None:
         await sio.emit(event, data, room=room, namespace=NAMESPACE)
         # Never the data: a QR string is a credential for the next 20 seconds.
-        log.info("relayed", event=event, room=room)
+        log.info("relayed", socket_event=event, room=room)
 
     return {
         message_type: functools.partial(handler, emit=emit)

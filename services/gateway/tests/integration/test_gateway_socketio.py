@@ -1,0 +1,205 @@
+"""Socket.IO namespace ``/marketplace``: token at connect, one room per connection, bus events
+relayed to the browser across gateway instances."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import uuid
+from collections import defaultdict
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import aiohttp
+import jwt
+import pytest
+import socketio
+
+from shared.messages import ActivationCompleted, Envelope, SessionQr
+from testkit.processes import eventually
+
+NAMESPACE = "/marketplace"
+
+
+class Browser:
+    """A Socket.IO client that records every server event it gets."""
+
+    def __init__(self) -> None:
+        self.client = socketio.AsyncClient(reconnection=False)
+        self.received: dict[str, list[Any]] = defaultdict(list)
+        self.client.on("*", self._record, namespace=NAMESPACE)
+        self.client.on("connect_error", self._refused, namespace=NAMESPACE)
+
+    async def _refused(self, data: Any = None) -> None:
+        self.received["connect_error"].append(data)
+
+    async def _record(self, event: str, data: Any = None) -> None:
+        self.received[event].append(data)
+
+    async def connect(self, url: str, token: str | None) -> None:
+        await self.client.connect(
+            url,
+            namespaces=[NAMESPACE],
+            auth={"token": token} if token is not None else None,
+            transports=["websocket"],
+            wait_timeout=10,
+        )
+
+    async def wait_for(self, event: str, count: int = 1, timeout: float = 10) -> list[Any]:
+        async def probe() -> list[Any] | None:
+            got = self.received.get(event, [])
+            return got if len(got) >= count else None
+
+        return await eventually(probe, timeout=timeout)
+
+
+@pytest.fixture
+async def browsers() -> AsyncIterator[Any]:
+    opened: list[Browser] = []
+
+    def new() -> Browser:
+        opened.append(Browser())
+        return opened[-1]
+
+    yield new
+    for browser in opened:
+        await browser.client.disconnect()
+
+
+async def _onboard(gateway, salon_ids: list[int]) -> tuple[str, str]:
+    async with (
+        aiohttp.ClientSession() as http,
+        http.get(gateway.redirect_url(salon_ids), allow_redirects=False) as response,
+    ):
+        assert response.status == 302
+        token = gateway.token_from(response.headers["Location"])
+    return token, jwt.decode(token, options={"verify_signature": False})["sub"]
+
+
+def _qr(connection_id: str, index: int) -> SessionQr:
+    return SessionQr(
+        session_id=connection_id,
+        qr=f"2@secret-qr-{connection_id}-{index},key,key,key",
+        index=index,
+        expires_at=datetime.now(UTC) + timedelta(seconds=20),
+    )
+
+
+async def test_connect_puts_the_browser_in_its_room_and_sends_the_status(
+    gateway, browsers, new_salons
+):
+    token, connection_id = await _onboard(gateway, new_salons(2))
+    browser = browsers()
+    await browser.connect(gateway.url, token)
+    (status,) = await browser.wait_for("status")
+    assert status["sessionId"] == connection_id
+    assert status["stage"] == "waiting"
+    assert len(status["salons"]) == 2
+
+
+@pytest.mark.parametrize("bad", ["none", "garbage", "expired", "other-secret"])
+async def test_bad_tokens_are_refused_at_connect(gateway, browsers, new_salons, bad):
+    token, _ = await _onboard(gateway, new_salons(1))
+    claims = jwt.decode(token, options={"verify_signature": False})
+    tokens = {
+        "none": None,
+        "garbage": "garbage",
+        "expired": jwt.encode(
+            {**claims, "exp": int(datetime.now(UTC).timestamp()) - 5},
+            "test-jwt-5c1f0e2a9b7d4c3e8f6a1b2c3d4e5f60718293a4",
+            algorithm="HS256",
+        ),
+        "other-secret": jwt.encode(claims, "attacker-secret-0123456789abcdef01", algorithm="HS256"),
+    }
+    browser = browsers()
+    with pytest.raises(socketio.exceptions.ConnectionError):
+        await browser.connect(gateway.url, tokens[bad])
+    assert not browser.client.connected
+    (refusal,) = await browser.wait_for("connect_error")
+    assert refusal["message"].endswith("нажмите «Подключить» ещё раз.")
+    assert refusal["data"]["code"].startswith("token_")
+
+
+async def test_request_qr_sends_start_session(gateway, browsers, new_salons, command_tap):
+    token, connection_id = await _onboard(gateway, new_salons(1))
+    browser = browsers()
+    await browser.connect(gateway.url, token)
+    await browser.client.emit("request-qr", {"phone": "79990001122"}, namespace=NAMESPACE)
+
+    async def probe() -> Envelope | None:
+        message = await command_tap.get(fail=False, no_ack=True)
+        envelope = Envelope.from_bytes(message.body) if message else None
+        return envelope if envelope and envelope.correlation_id == connection_id else None
+
+    command = await eventually(probe, timeout=10)
+    assert command.payload == {"session_id": connection_id, "pairing_phone": "79990001122"}
+
+    await browser.client.emit("request-qr", {"phone": "12"}, namespace=NAMESPACE)
+    (error,) = await browser.wait_for("error")
+    assert error["code"] == "bad_phone"
+
+
+async def test_a_qr_on_the_bus_reaches_the_browser_on_another_instance(
+    gateway, second_gateway, browsers, new_salons, publisher
+):
+    token, connection_id = await _onboard(gateway, new_salons(2))
+    other_token, _ = await _onboard(gateway, new_salons(1))
+    browser = browsers()
+    await browser.connect(gateway.url, token)
+    bystander = browsers()  # another connection's browser, on the other instance
+    await bystander.connect(second_gateway.url, other_token)
+    await bystander.wait_for("status")
+
+    # The instances' Socket.IO listeners bind their queues in the background at start: publish
+    # until the first QR gets through, then count.
+    async def first_arrives() -> bool:
+        await publisher.send(_qr(connection_id, 0), connection_id)
+        await asyncio.sleep(0.2)
+        return bool(browser.received.get("qr"))
+
+    await eventually(first_arrives, timeout=15, interval=0)
+    before = len(browser.received["qr"])
+    for index in range(1, 21):
+        await publisher.send(_qr(connection_id, index), connection_id)
+    qrs = await browser.wait_for("qr", count=before + 20)
+    indexes = {qr["index"] for qr in qrs}
+    assert set(range(1, 21)) <= indexes
+
+    qr = qrs[-1]
+    assert qr["image"].startswith("data:image/svg+xml;base64,")
+    svg = base64.b64decode(qr["image"].split(",", 1)[1]).decode()
+    assert svg.startswith("<svg") or svg.startswith("<?xml")
+    assert "secret-qr" not in svg  # rendered, not the raw string
+    assert datetime.fromisoformat(qr["expiresAt"]) > datetime.now(UTC)
+
+    # Both instances consume the relay queue, so some of these went through B's consumer and
+    # B's Socket.IO emit to the browser held by A.
+    assert '"relayed"' in second_gateway.process.logs()
+    assert "qr" not in bystander.received
+    for process in (gateway.process, second_gateway.process):
+        assert "secret-qr" not in process.logs()
+        assert token not in process.logs()
+
+
+async def test_activation_completed_tells_the_browser_it_is_done(
+    gateway, browsers, new_salons, publisher
+):
+    salon_ids = new_salons(2)
+    token, connection_id = await _onboard(gateway, salon_ids)
+    browser = browsers()
+    await browser.connect(gateway.url, token)
+    await browser.wait_for("status")
+
+    async def done() -> bool:
+        await publisher.send(
+            ActivationCompleted(connection_id=connection_id, salon_ids=salon_ids), connection_id
+        )
+        await asyncio.sleep(0.2)
+        return bool(browser.received.get("connected"))
+
+    await eventually(done, timeout=15, interval=0)
+    assert browser.received["connected"][0] == {"salonIds": salon_ids}
+    statuses = await browser.wait_for("status", count=2)
+    assert statuses[-1]["stage"] == "done"
+    assert uuid.UUID(connection_id)
