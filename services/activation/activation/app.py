@@ -22,7 +22,9 @@ HTTP = web.AppKey("yclients_http", aiohttp.ClientSession)
 def create_app(settings: ActivationSettings) -> web.Application:
     app = web.Application()
     add_operational_routes(app)
-    app.cleanup_ctx.append(infrastructure_ctx(settings, declare=ALL_QUEUES))
+    app.cleanup_ctx.append(
+        infrastructure_ctx(settings, declare=ALL_QUEUES, pool_size=settings.database_pool_size)
+    )
     app.cleanup_ctx.append(http_session_ctx)
     app.cleanup_ctx.append(background_ctx("activation.inbox", inbox_consumer(settings)))
     return app

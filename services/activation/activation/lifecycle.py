@@ -42,7 +42,7 @@ async def uninstalled(uow: UnitOfWork, company: Company, event: LifecycleReceive
     if still_used:
         log.info("salon uninstalled; its WhatsApp still serves other salons")
         return
-    connection = await uow.session.get(Connection, connection_id, with_for_update=True)
+    connection = await uow.session.get(Connection, connection_id)  # locked in locked_company
     if connection is not None:
         connection.status = "uninstalled"
         connection.whatsapp_phone = None
@@ -82,8 +82,20 @@ async def apply_lifecycle(uow: UnitOfWork, event: LifecycleReceived) -> None:
         if handler is None:
             log.info("lifecycle event without an action; recorded by webhook-ingest")
             return
-        company = await uow.session.get(Company, event.salon_id, with_for_update=True)
+        company = await locked_company(uow, event.salon_id)
         if company is None:
             log.warning("lifecycle event for a salon we do not know")
             return
         await handler(uow, company, event)
+
+
+async def locked_company(uow: UnitOfWork, salon_id: int) -> Company | None:
+    """The salon's row locked, after its connection's row: the order activation takes them in
+    (its connection lock is held while it locks the salons one by one), so the two never wait
+    for each other in a circle."""
+    company = await uow.session.get(Company, salon_id)
+    if company is None:
+        return None
+    if company.connection_id is not None:
+        await uow.session.get(Connection, company.connection_id, with_for_update=True)
+    return await uow.session.get(Company, salon_id, with_for_update=True, populate_existing=True)

@@ -12,6 +12,9 @@ from shared.settings import CommonSettings, YClientsSettings
 class ActivationSettings(CommonSettings, YClientsSettings):
     service_name: str = Field("activation", alias="SERVICE_NAME")
     http_port: int = Field(8083, alias="HTTP_PORT")
+    # Each message in hand uses two database connections (its own transaction and the salon's)
+    # and YClients takes a few calls a second: a handful at a time is plenty.
+    prefetch: Annotated[int, Field(ge=1, le=64)] = Field(8, alias="AMQP_PREFETCH")
     # How YClients reaches webhook-ingest: the per-salon webhook URL is built on it.
     public_base_url: AnyHttpUrl = Field(
         AnyHttpUrl("http://127.0.0.1:8081"), alias="PUBLIC_BASE_URL"
@@ -25,6 +28,11 @@ class ActivationSettings(CommonSettings, YClientsSettings):
     yclients_rate_limit_per_second: Annotated[float, Field(gt=0, le=5)] = Field(
         3.0, alias="YCLIENTS_RATE_LIMIT_PER_SECOND"
     )
+
+    @property
+    def database_pool_size(self) -> int:
+        """Two connections per message in hand, plus the outbox relay and the health check."""
+        return 2 * self.prefetch + 2
 
     def webhook_url(self, webhook_secret: str) -> str:
         return f"{str(self.public_base_url).rstrip('/')}/callback/yclients/{webhook_secret}"
