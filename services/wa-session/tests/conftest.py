@@ -17,7 +17,7 @@ from sqlalchemy import func, select
 
 from shared.bus import Publisher, connect
 from shared.db import Database
-from shared.messages import Envelope, Payload
+from shared.messages import Envelope, Payload, StartSession
 from shared.models import Connection, WaAuthKey, WaSession
 from shared.topology import ALL_QUEUES, declare_queue
 from testkit.environment import ROOT, TestEnvironment
@@ -57,6 +57,13 @@ class Emulator:
 
     async def scan_latest_qr(self, bus: Bus, session_id: str) -> dict[str, Any]:
         return await scan_latest_qr(bus, self, session_id)
+
+    async def login(self, bus: Bus, session_id: str) -> str:
+        """Start the session, scan its QR, wait until connected; the linked phone number."""
+        await bus.send(StartSession(session_id=session_id), session_id)
+        scanned = await self.scan_latest_qr(bus, session_id)
+        await bus.wait_for(session_id, "wa.session.connected", timeout=30)
+        return str(scanned["phone"])
 
 
 @pytest.fixture

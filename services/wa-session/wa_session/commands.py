@@ -41,7 +41,8 @@ async def _locked(uow: UnitOfWork, session_id: uuid.UUID) -> tuple[WaSession, bo
     """The session row, locked, and whether some instance holds a live lease on it."""
     row = (
         await uow.session.execute(
-            select(WaSession, WaSession.lease_expires_at > func.now())
+            # clock_timestamp, not now(): the lock may have waited for the owner's last write.
+            select(WaSession, WaSession.lease_expires_at > func.clock_timestamp())
             .where(WaSession.id == session_id)
             .with_for_update()
         )
@@ -117,21 +118,20 @@ async def logout(envelope: Envelope, uow: UnitOfWork) -> None:
         return
     session, leased = found
     session.desired_running = False
+    if session.state == "logged_out":
+        return
     if leased:
         # The owner logs the socket out (WhatsApp forgets the device), then wipes the state.
         session.pending_action = "logout"
         return
     await wipe(uow, session_id)
     session.pending_action = None
-    if session.state != "logged_out":
-        _record(session, "logged_out", command.reason)
-        _publish_status(uow, session)
-        uow.publish(
-            SessionLoggedOut(
-                session_id=str(session_id), phone=session.phone, reason=command.reason
-            ),
-            str(session_id),
-        )
+    _record(session, "logged_out", command.reason)
+    _publish_status(uow, session)
+    uow.publish(
+        SessionLoggedOut(session_id=str(session_id), phone=session.phone, reason=command.reason),
+        str(session_id),
+    )
 
 
 HANDLERS: dict[str, Handler] = {

@@ -143,10 +143,8 @@ class SessionManager:
         live.closing = "logout"
         self._cancel_retry(live)
         if live.socket:
+            # Its `closed` event (401, or "stopped" if WhatsApp could not be told) wipes the state.
             await self._bridge_call("logout", live)
-            # A logout that could not reach WhatsApp ends the socket without a 401: still ours.
-            if live.id in self._live and not live.socket:
-                await self._logged_out(live, "requested")
         else:
             await self._logged_out(live, "requested")
 
