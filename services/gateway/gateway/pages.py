@@ -42,6 +42,7 @@ def _page(title: str, body: str, status: int) -> web.Response:
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{escape(title)} — AI Admin</title>
+<link rel="icon" href="data:,">
 <link rel="stylesheet" href="/marketplace/static/onboarding.css">
 </head>
 <body>

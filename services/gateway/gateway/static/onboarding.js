@@ -64,8 +64,9 @@
     countdownTimer = window.setInterval(tick, 1000);
   }
 
-  function showSalons(salons) {
-    if (!salons) return;
+  var salons = [];
+
+  function renderSalons() {
     var list = document.getElementById("salons");
     list.textContent = "";
     salons.forEach(function (salon) {
@@ -73,6 +74,21 @@
       item.textContent = (salon.name || "Филиал " + salon.id) + ": " + (STATUS_LABELS[salon.status] || salon.status);
       list.appendChild(item);
     });
+  }
+
+  function showSalons(fresh) {
+    if (!fresh) return;
+    salons = fresh;
+    renderSalons();
+  }
+
+  // Events name the salons they concern; the database is re-read on the next check-status.
+  function markSalons(ids, status) {
+    if (!ids) return;
+    salons.forEach(function (salon) {
+      if (ids.indexOf(salon.id) >= 0) salon.status = status;
+    });
+    renderSalons();
   }
 
   function showError(error) {
@@ -98,6 +114,7 @@
   function onStatus(status) {
     showSalons(status.salons);
     var stage = status.stage;
+    if (stage === "activating" || stage === "done") markSalons(status.salonIds, stage === "done" ? "active" : "activating");
     var whatsapp = status.whatsapp ? status.whatsapp.state : null;
     if (!stage && whatsapp) {
       if (whatsapp === "qr_expired") stage = "expired";

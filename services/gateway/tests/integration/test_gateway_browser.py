@@ -1,0 +1,183 @@
+"""The onboarding page in headless Chromium (Debian's), 360 px wide: from the YClients redirect
+for two salons to "done", driven by events published on the bus. Screenshots of each state go
+to var/screenshots/.
+
+The steps are plain helpers so the end-to-end test with the real wa-session and activation can
+reuse them and replace the published events with the real ones.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from playwright.async_api import Browser, Page, async_playwright
+from sqlalchemy import select
+
+from shared.bus import Publisher
+from shared.db import Database
+from shared.messages import (
+    ActivationCompleted,
+    ActivationStarted,
+    Payload,
+    SessionConnected,
+    SessionQr,
+)
+from shared.models import Company
+from testkit.processes import eventually
+
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+PHONE_VIEWPORT = {"width": 360, "height": 780}
+
+
+@pytest.fixture(scope="session")
+async def chromium() -> AsyncIterator[Browser]:
+    """Debian's chromium (``make system-deps``); Playwright never downloads a browser here."""
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(
+            executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS
+        )
+        yield browser
+        await browser.close()
+
+
+@pytest.fixture
+async def phone_page(chromium: Browser) -> AsyncIterator[Page]:
+    context = await chromium.new_context(viewport=PHONE_VIEWPORT, locale="ru-RU")
+    page = await context.new_page()
+    page.problems = []  # type: ignore[attr-defined]
+    page.on("console", lambda msg: msg.type == "error" and page.problems.append(msg.text))  # type: ignore[attr-defined]
+    page.on("pageerror", lambda exc: page.problems.append(str(exc)))  # type: ignore[attr-defined]
+    yield page
+    await context.close()
+
+
+async def stage_of(page: Page) -> str | None:
+    return await page.get_attribute("#app", "data-stage")
+
+
+async def wait_for_stage(page: Page, stage: str, timeout: float = 15) -> None:
+    await page.wait_for_selector(f'#app[data-stage="{stage}"]', timeout=timeout * 1000)
+
+
+async def publish_until_stage(
+    page: Page, publisher: Publisher, payload: Payload, correlation_id: str, stage: str
+) -> None:
+    """Publish until the page shows ``stage``: the gateway instances' Socket.IO listeners bind
+    in the background, so the very first event of a run may find no listener yet."""
+
+    async def shown() -> bool:
+        await publisher.send(payload, correlation_id)
+        for _ in range(10):
+            if await stage_of(page) == stage:
+                return True
+            await asyncio.sleep(0.1)
+        return False
+
+    await eventually(shown, timeout=20, interval=0)
+
+
+async def connection_of(database: Database, salon_ids: list[int]) -> str:
+    async def probe() -> str | None:
+        async with database.unit_of_work() as uow:
+            ids = set(
+                await uow.session.scalars(
+                    select(Company.connection_id).where(Company.id.in_(salon_ids))
+                )
+            )
+        return str(ids.pop()) if len(ids) == 1 and None not in ids else None
+
+    return await eventually(probe, timeout=10)
+
+
+async def snap(page: Page, directory: str, name: str) -> None:
+    await page.screenshot(path=os.path.join(directory, f"gateway-{name}.png"), full_page=True)
+
+
+def qr_event(connection_id: str, index: int, seconds_left: float) -> SessionQr:
+    return SessionQr(
+        session_id=connection_id,
+        qr=f"2@browser-test-{index},a,b,c",
+        index=index,
+        expires_at=datetime.now(UTC) + timedelta(seconds=seconds_left),
+    )
+
+
+async def test_the_page_walks_from_redirect_to_done_on_a_phone_screen(
+    gateway, second_gateway, phone_page, database, publisher, new_salons, screenshots_dir
+):
+    page = phone_page
+    salon_ids = new_salons(2)
+    # The browser follows YClients' redirect to the gateway, then on to the page.
+    await page.goto(gateway.redirect_url(salon_ids, ids_form="brackets"))
+    await wait_for_stage(page, "waiting")
+    assert page.url == f"{gateway.url}/marketplace/onboarding"  # the token left the address bar
+    assert "Подключение AI Admin" in await page.inner_text("h1")
+    await snap(page, screenshots_dir, "1-waiting")
+    connection_id = await connection_of(database, salon_ids)
+
+    # A QR that runs out with no next one: the page offers to get a new one.
+    await publish_until_stage(page, publisher, qr_event(connection_id, 1, 1), connection_id, "qr")
+    await wait_for_stage(page, "expired", timeout=10)
+    assert "QR истёк" in await page.inner_text('[data-view="expired"]')
+    await snap(page, screenshots_dir, "2-qr-expired")
+
+    await publisher.send(qr_event(connection_id, 2, 20), connection_id)
+    await wait_for_stage(page, "qr")
+    image = await page.get_attribute("#qr-image", "src")
+    assert image is not None
+    assert image.startswith("data:image/svg+xml;base64,")
+    box = await page.locator("#qr-image").bounding_box()
+    assert box is not None
+    assert box["width"] >= 200
+    assert box["x"] >= 0
+    assert box["x"] + box["width"] <= PHONE_VIEWPORT["width"]
+    countdown = int(await page.inner_text("#qr-countdown"))
+    assert 15 <= countdown <= 20
+    await snap(page, screenshots_dir, "3-qr")
+
+    await publisher.send(
+        SessionConnected(session_id=connection_id, phone="79161234567"), connection_id
+    )
+    await wait_for_stage(page, "linked")
+    await snap(page, screenshots_dir, "4-whatsapp-linked")
+
+    await publisher.send(
+        ActivationStarted(connection_id=connection_id, salon_ids=salon_ids), connection_id
+    )
+    await wait_for_stage(page, "activating")
+    await snap(page, screenshots_dir, "5-activating")
+
+    await publisher.send(
+        ActivationCompleted(connection_id=connection_id, salon_ids=salon_ids), connection_id
+    )
+    await wait_for_stage(page, "done")
+    assert "Готово" in await page.inner_text('[data-view="done"]')
+    assert await page.get_attribute("#return-link", "href") == "https://yclients.com/appstore/"
+    await snap(page, screenshots_dir, "6-done")
+
+    # Nothing horizontal to scroll on a 360 px screen, and no CSP violation or script error.
+    assert await page.evaluate("document.documentElement.scrollWidth") <= PHONE_VIEWPORT["width"]
+    assert page.problems == []  # type: ignore[attr-defined]
+
+
+async def test_a_forged_redirect_shows_a_russian_error_page(gateway, phone_page, screenshots_dir):
+    page = phone_page
+    response = await page.goto(
+        f"{gateway.url}/auth/yclients/redirect?salon_id=12&user_data=e30&user_data_sign={'0' * 64}"
+    )
+    assert response is not None
+    assert response.status == 403
+    assert "Вернитесь в YClients и нажмите «Подключить» ещё раз" in await page.inner_text("main")
+    await snap(page, screenshots_dir, "7-forged-redirect")
+
+
+async def test_the_page_without_a_token_says_what_to_do(gateway, phone_page, screenshots_dir):
+    page = phone_page
+    await page.goto(f"{gateway.url}/marketplace/onboarding")
+    await wait_for_stage(page, "error")
+    assert "нажмите «Подключить» ещё раз" in await page.inner_text('[data-view="error"]')
+    await snap(page, screenshots_dir, "8-no-token")
