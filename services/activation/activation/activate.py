@@ -72,10 +72,15 @@ async def activate_connection(
     )
 
     deadline = connection.consented_at + timedelta(seconds=deps.settings.activation_window_seconds)
-    pending = await pending_salons(uow, connection_id)
-    if pending and now() > deadline:
-        await fail_window_expired(uow, connection, pending)
-        return
+    if now() > deadline:
+        # A salon left "activating" by a crash may be installed already: YClients says so.
+        for salon_id in await salons_in(uow, connection_id, IntegrationStatus.ACTIVATING):
+            with structlog.contextvars.bound_contextvars(salon_id=salon_id):
+                await activate_salon(deps, connection_id, salon_id, phone)
+        expired = await pending_salons(uow, connection_id)
+        if expired:
+            await fail_window_expired(uow, connection, expired)
+            return
 
     refusals: list[Refusal] = []
     for salon_id in salon_ids:
@@ -114,6 +119,15 @@ async def salons_of(uow: UnitOfWork, connection_id: uuid.UUID) -> list[int]:
             Company.connection_id == connection_id,
             Company.integration_status != IntegrationStatus.UNINSTALLED,
         )
+        .order_by(Company.id)
+    )
+    return list(rows)
+
+
+async def salons_in(uow: UnitOfWork, connection_id: uuid.UUID, status: str) -> list[int]:
+    rows = await uow.session.scalars(
+        select(Company.id)
+        .where(Company.connection_id == connection_id, Company.integration_status == status)
         .order_by(Company.id)
     )
     return list(rows)

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import aiohttp
 import pytest
+from activation.credentials import api_key_for, api_key_hash_for, new_webhook_secret
 
 from shared.crypto import hash_api_key
 from shared.messages import (
@@ -16,11 +18,15 @@ from shared.messages import (
     SessionConnected,
     SessionLoggedOut,
 )
+from shared.models import Company
+from shared.yclients import RateLimiter, YClientsClient
+from testkit.environment import TEST_SECRETS
 from testkit.processes import eventually
 
 INSTALL = "/marketplace/partner/callback"
 UPDATE_CHANNEL = "/marketplace/application/update_channel"
 PHONE = "79161234567"
+TOKEN = TEST_SECRETS["YCLIENTS_PARTNER_TOKEN"]
 
 pytestmark = pytest.mark.usefixtures("activation")
 
@@ -139,6 +145,37 @@ async def test_past_the_window_the_admin_is_told_to_connect_again(world):
     assert await world.sandbox.control.calls(INSTALL) == []
     [company] = await world.companies(salons)
     assert company.integration_status == "activation_failed"
+
+
+async def test_past_the_window_a_salon_left_mid_install_by_a_crash_is_checked_not_failed(world):
+    [salon] = world.salon_ids.take(1)
+    await world.sandbox.control.consent([salon])
+    connection_id = await world.seed_connection([salon], consented_ago=timedelta(minutes=61))
+    # An activation committed the salon's secret, reached YClients and died before its commit.
+    secret = new_webhook_secret()
+    async with world.database.unit_of_work() as uow:
+        company = await uow.session.get(Company, salon)
+        company.webhook_secret = secret
+        company.api_key_hash = api_key_hash_for(TOKEN, secret)
+        company.integration_status = "activating"
+        await uow.commit()
+    async with aiohttp.ClientSession() as http:
+        client = YClientsClient(
+            http,
+            base_url=world.sandbox.url,
+            partner_token=TOKEN,
+            application_id=45,
+            limiter=RateLimiter(4),
+        )
+        await client.install(salon, api_key_for(TOKEN, secret), ["https://x.example"], ["whatsapp"])
+    await world.sandbox.control.clear_calls()
+
+    await world.bus.send(SessionConnected(session_id=connection_id, phone=PHONE), connection_id)
+    await world.bus.wait_for(connection_id, "activation.completed")
+    assert not world.bus.of(connection_id, "activation.failed")
+    [company] = await world.companies([salon])
+    assert company.integration_status == "active"
+    assert [attempt.outcome for attempt in await world.attempts([salon])] == ["already_installed"]
 
 
 async def test_uninstall_logs_whatsapp_out_once_no_salon_uses_it_and_reconnecting_works(world):
