@@ -124,3 +124,42 @@ async def test_logout_command_logs_out_and_wipes(
 
 async def _true(value: bool) -> bool:
     return value
+
+
+async def test_a_dropped_connection_backs_off_and_reconnects(
+    start_emulator, start_wa_session, bus, new_session
+):
+    emulator = start_emulator("--qr-timeout-ms", "3000")
+    service = await start_wa_session(emulator)
+    session_id = await new_session()
+    phone = await emulator.login(bus, session_id)
+    connected = len(bus.of(session_id, "wa.session.connected"))
+
+    await emulator.call("POST", "/drop", {"phone": phone})
+    reconnecting = await bus.wait_state(session_id, "reconnecting")
+    assert reconnecting["reason"] == "connection_closed"
+    assert 0.8 <= reconnecting["retry_in_seconds"] <= 1.2
+    await eventually(
+        lambda: _true(len(bus.of(session_id, "wa.session.connected")) > connected), timeout=20
+    )
+    metrics = await service.metrics()
+    assert 'wa_reconnects_total{reason="connection_closed"} 1.0' in metrics
+    assert 'wa_sessions{state="connected"} 1.0' in metrics
+
+
+async def test_refusals_with_405_are_retried_then_failed(
+    start_emulator, start_wa_session, bus, new_session, rows
+):
+    emulator = start_emulator("--qr-timeout-ms", "3000")
+    await start_wa_session(emulator)
+    session_id = await new_session()
+    await emulator.call("POST", "/refuse", {"code": 405, "count": 10})
+
+    await bus.send(StartSession(session_id=session_id), session_id)
+    failed = await bus.wait_state(session_id, "failed", timeout=30)
+    assert failed["reason"].startswith("client_outdated (405)")
+    states = bus.states(session_id)
+    assert states.count("reconnecting") == 3
+    row = await rows.row(session_id)
+    assert not row.desired_running
+    await bus.wait_for(session_id, "wa.session.error", lambda p: p["reason"] == "client_outdated")
