@@ -9,11 +9,14 @@ reuse them and replace the published events with the real ones.
 from __future__ import annotations
 
 import asyncio
+import io
 import os
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
+import zxingcpp
+from PIL import Image
 from playwright.async_api import Browser, Page, async_playwright
 from sqlalchemy import select
 
@@ -97,6 +100,14 @@ async def snap(page: Page, directory: str, name: str) -> None:
     await page.screenshot(path=os.path.join(directory, f"gateway-{name}.png"), full_page=True)
 
 
+async def scan_qr_on_page(page: Page) -> str:
+    """What a phone's camera reads from the QR on the screen (a screenshot of it, decoded)."""
+    shot = await page.locator("#qr-image").screenshot()
+    found = zxingcpp.read_barcodes(Image.open(io.BytesIO(shot)))
+    assert len(found) == 1, "no readable QR code on the page"
+    return str(found[0].text)
+
+
 def qr_event(connection_id: str, index: int, seconds_left: float) -> SessionQr:
     return SessionQr(
         session_id=connection_id,
@@ -125,8 +136,11 @@ async def test_the_page_walks_from_redirect_to_done_on_a_phone_screen(
     assert "QR истёк" in await page.inner_text('[data-view="expired"]')
     await snap(page, screenshots_dir, "2-qr-expired")
 
-    await publisher.send(qr_event(connection_id, 2, 20), connection_id)
+    fresh_qr = qr_event(connection_id, 2, 20)
+    await publisher.send(fresh_qr, connection_id)
     await wait_for_stage(page, "qr")
+    await page.wait_for_function("document.getElementById('qr-image').complete", timeout=5000)
+    assert await scan_qr_on_page(page) == fresh_qr.qr
     image = await page.get_attribute("#qr-image", "src")
     assert image is not None
     assert image.startswith("data:image/svg+xml;base64,")
