@@ -30,7 +30,7 @@ class Salon:
 @dataclass(frozen=True)
 class Opened:
     """The outcome of a redirect: a new pending connection (None if every salon was already
-    connected) and the salons that were left as they are."""
+    connected, and then nothing must be committed) and the salons that were left as they are."""
 
     connection_id: uuid.UUID | None
     claimed: list[int]
@@ -74,7 +74,7 @@ async def open_connection(
         salon for salon in await salons_by_id(session, salon_ids) if salon.id not in claimed
     ]
     if not claimed:
-        await session.delete(await session.get(Connection, connection_id))
+        # The caller rolls back: no connection is left behind.
         return Opened(None, [], untouched)
     return Opened(connection_id, [s for s in salon_ids if s in claimed], untouched)
 

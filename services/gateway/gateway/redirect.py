@@ -35,7 +35,6 @@ async def yclients_redirect(request: web.Request) -> web.StreamResponse:
     async with infra.database.unit_of_work() as uow:
         opened = await open_connection(uow.session, salon_ids, user)
         if opened.connection_id is None:
-            await uow.commit()
             log.info("redirect for connected salons", salon_ids=salon_ids)
             return pages.already_connected(opened.untouched, settings.yclients_return_url)
         token, claims = tokens.encode(

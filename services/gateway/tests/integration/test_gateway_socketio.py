@@ -16,7 +16,17 @@ import jwt
 import pytest
 import socketio
 
-from shared.messages import ActivationCompleted, Envelope, SessionQr
+from shared.messages import (
+    ActivationCompleted,
+    ActivationFailed,
+    Envelope,
+    Payload,
+    SessionError,
+    SessionLoggedOut,
+    SessionPairingCode,
+    SessionQr,
+    SessionStatus,
+)
 from testkit.processes import eventually
 
 NAMESPACE = "/marketplace"
@@ -203,3 +213,63 @@ async def test_activation_completed_tells_the_browser_it_is_done(
     statuses = await browser.wait_for("status", count=2)
     assert statuses[-1]["stage"] == "done"
     assert uuid.UUID(connection_id)
+
+
+RELAYED = [
+    (
+        lambda c: SessionPairingCode(session_id=c, code="ABCD1234"),
+        "pairing-code",
+        {"code": "ABCD1234"},
+    ),
+    (
+        lambda c: SessionStatus(session_id=c, state="qr_expired", seq=3),
+        "status",
+        {"whatsapp": {"state": "qr_expired", "reason": None, "retryInSeconds": None}},
+    ),
+    (
+        lambda c: SessionLoggedOut(session_id=c, reason="logged_out"),
+        "error",
+        {"code": "logged_out", "action": "request-qr"},
+    ),
+    (
+        lambda c: SessionError(session_id=c, reason="bridge_crashed", message="exit 1"),
+        "error",
+        {"code": "bridge_crashed", "action": "request-qr"},
+    ),
+    (
+        lambda c: ActivationFailed(
+            connection_id=c,
+            reason="window_expired",
+            message="Истёк час на подключение.",
+            retryable=False,
+        ),
+        "error",
+        {"code": "window_expired", "message": "Истёк час на подключение.", "action": "restart"},
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("make", "event", "expected"), RELAYED, ids=[r[1] + "-" + str(i) for i, r in enumerate(RELAYED)]
+)
+async def test_every_session_and_activation_event_is_relayed(
+    gateway, browsers, new_salons, publisher, make, event, expected
+):
+    token, connection_id = await _onboard(gateway, new_salons(1))
+    browser = browsers()
+    await browser.connect(gateway.url, token)
+    await browser.wait_for("status")
+    payload: Payload = make(connection_id)
+    before = len(browser.received.get(event, []))
+
+    async def arrived() -> bool:
+        await publisher.send(payload, connection_id)
+        await asyncio.sleep(0.2)
+        return len(browser.received.get(event, [])) > before
+
+    await eventually(arrived, timeout=15, interval=0)
+    data = browser.received[event][-1]
+    assert {key: data[key] for key in expected} == expected
+    if event == "error":
+        assert data["message"]  # always a sentence the page can show
+        assert "exit 1" not in data["message"]  # internal details stay internal
