@@ -36,9 +36,10 @@ async def test_redirect_to_active_salons(
     redirect_url = await sandbox.control.consent(SALONS)
     query = urlsplit(redirect_url).query
     gateway = system.urls["gateway"]
-    async with aiohttp.ClientSession() as http, http.get(
-        f"{gateway}/auth/yclients/redirect?{query}", allow_redirects=False
-    ) as response:
+    async with (
+        aiohttp.ClientSession() as http,
+        http.get(f"{gateway}/auth/yclients/redirect?{query}", allow_redirects=False) as response,
+    ):
         assert response.status == 302, await response.text()
         location = response.headers["Location"]
     token = parse_qs(urlsplit(location).fragment)["token"][0]
@@ -68,10 +69,14 @@ async def test_redirect_to_active_salons(
         assert sorted(call["body"]["salon_id"] for call in installs) == SALONS
         async with database.unit_of_work() as uow:
             companies = (
-                await uow.session.scalars(select(Company).where(Company.id.in_(SALONS)))
+                await uow.session.execute(
+                    select(Company.integration_status, Company.whatsapp_phone).where(
+                        Company.id.in_(SALONS)
+                    )
+                )
             ).all()
-        assert {c.integration_status for c in companies} == {IntegrationStatus.ACTIVE}
-        assert all(c.whatsapp_phone for c in companies)
+        assert {status for status, _ in companies} == {IntegrationStatus.ACTIVE}
+        assert all(phone for _, phone in companies)
     except (TimeoutError, AssertionError):
         print(log_tail(system))
         raise
