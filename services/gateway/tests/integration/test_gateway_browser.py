@@ -24,9 +24,12 @@ from shared.bus import Publisher
 from shared.db import Database
 from shared.messages import (
     ActivationCompleted,
+    ActivationFailed,
     ActivationStarted,
+    Envelope,
     Payload,
     SessionConnected,
+    SessionPairingCode,
     SessionQr,
 )
 from shared.models import Company
@@ -195,3 +198,53 @@ async def test_the_page_without_a_token_says_what_to_do(gateway, phone_page, scr
     await wait_for_stage(page, "error")
     assert "нажмите «Подключить» ещё раз" in await page.inner_text('[data-view="error"]')
     await snap(page, screenshots_dir, "8-no-token")
+
+
+async def test_linking_by_phone_number_shows_the_pairing_code(
+    gateway, phone_page, database, publisher, new_salons, command_tap, screenshots_dir
+):
+    page = phone_page
+    salon_ids = new_salons(1)
+    await page.goto(gateway.redirect_url(salon_ids))
+    await wait_for_stage(page, "waiting")
+    connection_id = await connection_of(database, salon_ids)
+    await publish_until_stage(page, publisher, qr_event(connection_id, 1, 20), connection_id, "qr")
+
+    await page.click('[data-action="show-phone"]')
+    await wait_for_stage(page, "phone")
+    await page.fill("#phone", "+7 916 123-45-67")
+    await page.click('#phone-form button[type="submit"]')
+
+    async def pairing_request() -> Envelope | None:
+        message = await command_tap.get(fail=False, no_ack=True)
+        envelope = Envelope.from_bytes(message.body) if message else None
+        if envelope and envelope.payload.get("pairing_phone"):
+            return envelope
+        return None
+
+    command = await eventually(pairing_request, timeout=10)
+    assert command.payload == {"session_id": connection_id, "pairing_phone": "79161234567"}
+
+    await publisher.send(
+        SessionPairingCode(session_id=connection_id, code="K7QW2M9X"), connection_id
+    )
+    await page.wait_for_selector("#pairing-code:not([hidden])", timeout=10_000)
+    assert await page.inner_text("#pairing-code") == "K7QW2M9X"
+    await snap(page, screenshots_dir, "9-pairing-code")
+
+    # Activation fails for good: the page says why and what to do next.
+    await publisher.send(
+        ActivationFailed(
+            connection_id=connection_id,
+            reason="window_expired",
+            message="Прошло больше часа с нажатия «Подключить».",
+            retryable=False,
+        ),
+        connection_id,
+    )
+    await wait_for_stage(page, "error")
+    text = await page.inner_text('[data-view="error"]')
+    assert "Прошло больше часа" in text
+    assert "нажмите «Подключить» ещё раз" in text
+    await snap(page, screenshots_dir, "10-activation-failed")
+    assert page.problems == []  # type: ignore[attr-defined]
