@@ -38,7 +38,11 @@ def _start_ingest(
         spool = Spool(settings.spool_dir)
         spool.open()
         delivery = Delivery(
-            infra.publisher, infra.broker_up, spool, settings.publish_timeout_seconds
+            infra.publisher,
+            infra.broker_up,
+            spool,
+            settings.publish_timeout_seconds,
+            settings.max_publishes_in_flight,
         )
         secrets = CompanySecrets(infra.database, settings.secret_cache_ttl_seconds)
         app[INGEST] = Ingest(settings, secrets, delivery)

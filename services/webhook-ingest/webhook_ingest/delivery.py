@@ -2,8 +2,11 @@
 
 All requests publish on the one confirm channel concurrently; aio-pika pipelines the publishes
 and RabbitMQ acknowledges them in batches, so a confirm per request does not serialize them.
-When the broker is down or does not confirm in time, the events go to the fsynced spool and
-the forwarder hands them to the broker once it is back.
+The events go to the fsynced spool instead, and the forwarder hands them to the broker later,
+when the broker is down, does not confirm in time, already has ``max_in_flight`` of our
+publishes waiting for a confirm, or the spool still holds a backlog: past that point more
+waiting only adds latency (the broker's confirm rate is the limit), while one fsync covers
+every request that arrives meanwhile, and new events do not overtake the spooled ones.
 """
 
 from __future__ import annotations
@@ -26,6 +29,8 @@ ACCEPTED = Counter(
     "webhook_ingest_events_total", "Accepted YClients events by where they went", ["outcome"]
 )
 FORWARD_BATCH = 256
+# The forwarder is not holding up a request, so it can wait for a slow broker.
+FORWARD_TIMEOUT_SECONDS = 30.0
 
 
 class Delivery:
@@ -35,34 +40,44 @@ class Delivery:
         broker_up: Callable[[], bool],
         spool: Spool,
         publish_timeout: float,
+        max_in_flight: int,
     ) -> None:
         self._publisher = publisher
         self._broker_up = broker_up
         self._spool = spool
         self._timeout = publish_timeout
+        self._max_in_flight = max_in_flight
+        self._in_flight = 0
 
     async def deliver(self, messages: list[Outgoing]) -> Literal["published", "spooled"]:
         """Returns only once every message is confirmed by the broker or fsynced in the spool."""
-        if self._broker_up():
+        if self._broker_up() and self._has_room(len(messages)) and not self._spool.has_pending():
+            self._in_flight += len(messages)
             try:
-                await self._publish(messages)
+                await self._publish(messages, self._timeout)
             except Exception as exc:
                 log.warning("publish failed; spooling", error=repr(exc), events=len(messages))
             else:
                 ACCEPTED.labels("published").inc(len(messages))
                 return "published"
+            finally:
+                self._in_flight -= len(messages)
         await self._spool.append(messages)
         ACCEPTED.labels("spooled").inc(len(messages))
         return "spooled"
 
-    async def _publish(self, messages: list[Outgoing]) -> None:
+    def _has_room(self, count: int) -> bool:
+        # A batch larger than the limit still goes to the broker when nothing else waits.
+        return self._in_flight == 0 or self._in_flight + count <= self._max_in_flight
+
+    async def _publish(self, messages: list[Outgoing], timeout: float) -> None:
         await asyncio.gather(
             *(
                 self._publisher.publish_envelope(
                     message.envelope,
                     exchange=EVENTS_EXCHANGE,
                     routing_key=message.routing_key,
-                    timeout=self._timeout,
+                    timeout=timeout,
                 )
                 for message in messages
             )
@@ -79,11 +94,11 @@ class Delivery:
             for message in read_segment(segment):
                 batch.append(message)
                 if len(batch) >= FORWARD_BATCH:
-                    await self._publish(batch)
+                    await self._publish(batch, FORWARD_TIMEOUT_SECONDS)
                     forwarded += len(batch)
                     batch = []
             if batch:
-                await self._publish(batch)
+                await self._publish(batch, FORWARD_TIMEOUT_SECONDS)
                 forwarded += len(batch)
             segment.unlink()
         return forwarded
