@@ -47,9 +47,10 @@ class Browser:
     async def _record(self, event: str, data: Any = None) -> None:
         self.received[event].append(data)
 
-    async def connect(self, url: str, token: str | None) -> None:
+    async def connect(self, url: str, token: str | None, origin: str | None = None) -> None:
         await self.client.connect(
             url,
+            headers={"Origin": origin} if origin else {},
             namespaces=[NAMESPACE],
             auth={"token": token} if token is not None else None,
             transports=["websocket"],
@@ -129,6 +130,15 @@ async def test_bad_tokens_are_refused_at_connect(gateway, browsers, new_salons, 
     (refusal,) = await browser.wait_for("connect_error")
     assert refusal["message"].endswith("нажмите «Подключить» ещё раз.")
     assert refusal["data"]["code"].startswith("token_")
+
+
+async def test_a_socket_from_a_foreign_origin_is_refused(gateway, browsers, new_salons):
+    token, _ = await _onboard(gateway, new_salons(1))
+    with pytest.raises(socketio.exceptions.ConnectionError):
+        await browsers().connect(gateway.url, token, origin="https://evil.example")
+    page_origin = browsers()
+    await page_origin.connect(gateway.url, token, origin=gateway.url)
+    await page_origin.wait_for("status")
 
 
 async def test_request_qr_sends_start_session(gateway, browsers, new_salons, command_tap):
