@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import os
+import secrets
 import subprocess
 import sys
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -31,8 +33,17 @@ TEST_SECRETS = {
 }
 
 
-def rabbitmqctl(*args: str) -> None:
-    subprocess.run(["rabbitmqctl", "-q", *args], check=True, capture_output=True, timeout=60)
+def rabbitmqctl(*args: str, attempts: int = 3) -> None:
+    """Run rabbitmqctl; retried, since the CLI fails now and then when several run at once."""
+    for attempt in range(1, attempts + 1):
+        result = subprocess.run(
+            ["rabbitmqctl", "-q", *args], capture_output=True, text=True, timeout=60
+        )
+        if result.returncode == 0:
+            return
+        if attempt == attempts:
+            raise RuntimeError(f"rabbitmqctl {' '.join(args)} failed: {result.stderr.strip()}")
+        time.sleep(attempt)
 
 
 @dataclass
@@ -57,14 +68,13 @@ class TestEnvironment:
 
 
 async def create_environment() -> TestEnvironment:
-    name = f"aiadmin_test_{os.getpid()}"
+    name = f"aiadmin_test_{os.getpid()}_{secrets.token_hex(3)}"
     admin = await asyncpg.connect(PG_ADMIN_DSN)
     try:
         await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         await admin.execute(f'CREATE DATABASE "{name}"')
     finally:
         await admin.close()
-    rabbitmqctl("delete_vhost", name) if _vhost_exists(name) else None
     rabbitmqctl("add_vhost", name)
     rabbitmqctl("set_permissions", "-p", name, "guest", ".*", ".*", ".*")
     env = TestEnvironment(
@@ -87,13 +97,6 @@ async def create_environment() -> TestEnvironment:
     if migration.returncode != 0:
         raise RuntimeError(f"migrations failed:\n{output.decode()}")
     return env
-
-
-def _vhost_exists(name: str) -> bool:
-    out = subprocess.run(
-        ["rabbitmqctl", "-q", "list_vhosts"], capture_output=True, text=True, timeout=60
-    )
-    return name in out.stdout.split()
 
 
 async def drop_environment(env: TestEnvironment) -> None:
