@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
+from yclients_sandbox.config import SalonConfig
 from yclients_sandbox.testing import RunningSandbox, run_sandbox
 
 from testkit.environment import TestEnvironment
@@ -30,8 +31,9 @@ def emulator() -> Iterator[WhatsAppEmulator]:
 
 @pytest.fixture(scope="module")
 async def sandbox() -> AsyncIterator[RunningSandbox]:
+    salons = tuple(SalonConfig(salon_id, f"Салон №{salon_id}") for salon_id in range(101, 300))
     async with run_sandbox(
-        partner_token=partner_token(), application_id=application_id(), port=0
+        partner_token=partner_token(), application_id=application_id(), port=0, salons=salons
     ) as sandbox:
         yield sandbox
 

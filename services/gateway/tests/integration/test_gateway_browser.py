@@ -9,15 +9,12 @@ reuse them and replace the published events with the real ones.
 from __future__ import annotations
 
 import asyncio
-import io
-import os
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
-import zxingcpp
-from PIL import Image
-from playwright.async_api import Browser, Page, async_playwright
+from playwright.async_api import Browser, Page
 from sqlalchemy import select
 
 from shared.bus import Publisher
@@ -33,40 +30,21 @@ from shared.messages import (
     SessionQr,
 )
 from shared.models import Company
+from testkit import browser
+from testkit.browser import PHONE_VIEWPORT, scan_qr_on_page, stage_of, wait_for_stage
 from testkit.processes import eventually
-
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
-PHONE_VIEWPORT = {"width": 360, "height": 780}
 
 
 @pytest.fixture(scope="session")
 async def chromium() -> AsyncIterator[Browser]:
-    """Debian's chromium (``make system-deps``); Playwright never downloads a browser here."""
-    async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(
-            executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS
-        )
-        yield browser
-        await browser.close()
+    async with browser.chromium() as launched:
+        yield launched
 
 
 @pytest.fixture
 async def phone_page(chromium: Browser) -> AsyncIterator[Page]:
-    context = await chromium.new_context(viewport=PHONE_VIEWPORT, locale="ru-RU")
-    page = await context.new_page()
-    page.problems = []  # type: ignore[attr-defined]
-    page.on("console", lambda msg: msg.type == "error" and page.problems.append(msg.text))  # type: ignore[attr-defined]
-    page.on("pageerror", lambda exc: page.problems.append(str(exc)))  # type: ignore[attr-defined]
-    yield page
-    await context.close()
-
-
-async def stage_of(page: Page) -> str | None:
-    return await page.get_attribute("#app", "data-stage")
-
-
-async def wait_for_stage(page: Page, stage: str, timeout: float = 15) -> None:
-    await page.wait_for_selector(f'#app[data-stage="{stage}"]', timeout=timeout * 1000)
+    async with browser.phone_page(chromium) as page:
+        yield page
 
 
 async def publish_until_stage(
@@ -100,15 +78,7 @@ async def connection_of(database: Database, salon_ids: list[int]) -> str:
 
 
 async def snap(page: Page, directory: str, name: str) -> None:
-    await page.screenshot(path=os.path.join(directory, f"gateway-{name}.png"), full_page=True)
-
-
-async def scan_qr_on_page(page: Page) -> str:
-    """What a phone's camera reads from the QR on the screen (a screenshot of it, decoded)."""
-    shot = await page.locator("#qr-image").screenshot()
-    found = zxingcpp.read_barcodes(Image.open(io.BytesIO(shot)))
-    assert len(found) == 1, "no readable QR code on the page"
-    return str(found[0].text)
+    await browser.snap(page, f"gateway-{name}", Path(directory))
 
 
 def qr_event(connection_id: str, index: int, seconds_left: float) -> SessionQr:
