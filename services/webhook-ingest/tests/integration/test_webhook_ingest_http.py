@@ -174,3 +174,30 @@ async def test_other_methods_and_paths_get_json_4xx(ingest) -> None:
 async def _status_error(url: str, raw: bytes) -> tuple[int, str]:
     async with aiohttp.ClientSession() as http, http.post(url, data=raw) as response:
         return response.status, (await response.json())["error"]
+
+
+async def test_a_new_secret_works_at_once_and_the_old_one_stops_after_the_ttl(
+    ingest, salon, database
+) -> None:
+    from sqlalchemy import update
+
+    from shared.models import Company
+
+    old = ingest.callback(salon.secret)
+    assert (await post(old, record(salon.id, 77)))[0] == 200  # now cached
+    async with database.unit_of_work() as uow:
+        await uow.session.execute(
+            update(Company)
+            .where(Company.id == salon.id)
+            .values(webhook_secret="new-" + salon.secret)
+        )
+        await uow.commit()
+
+    async def accepted_with(secret: str) -> bool:
+        return (await post(ingest.callback(secret), record(salon.id, 78)))[0] == 200
+
+    async def refused_with(secret: str) -> bool:
+        return (await post(ingest.callback(secret), record(salon.id, 79)))[0] == 403
+
+    await eventually(lambda: accepted_with("new-" + salon.secret), timeout=5)
+    await eventually(lambda: refused_with(salon.secret), timeout=10)  # cache TTL is 5 s here
