@@ -28,6 +28,8 @@ log = structlog.get_logger(__name__)
 ACCEPTED = Counter(
     "webhook_ingest_events_total", "Accepted YClients events by where they went", ["outcome"]
 )
+PUBLISHED = ACCEPTED.labels("published")
+SPOOLED = ACCEPTED.labels("spooled")
 FORWARD_BATCH = 256
 # The forwarder is not holding up a request, so it can wait for a slow broker.
 FORWARD_TIMEOUT_SECONDS = 30.0
@@ -58,12 +60,12 @@ class Delivery:
             except Exception as exc:
                 log.warning("publish failed; spooling", error=repr(exc), events=len(messages))
             else:
-                ACCEPTED.labels("published").inc(len(messages))
+                PUBLISHED.inc(len(messages))
                 return "published"
             finally:
                 self._in_flight -= len(messages)
         await self._spool.append(messages)
-        ACCEPTED.labels("spooled").inc(len(messages))
+        SPOOLED.inc(len(messages))
         return "spooled"
 
     def _has_room(self, count: int) -> bool:

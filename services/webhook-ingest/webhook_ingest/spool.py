@@ -4,12 +4,15 @@ Appends go to ``current.jsonl``, one line per message, and are fsynced before th
 told they are safe: requests that arrive together share one write and one fsync (group commit).
 To forward, the current file is sealed (renamed to ``sealed-<ns>.jsonl``) and a new one begun;
 a sealed file is deleted only once every line in it was confirmed by the broker. A torn last
-line from a crash is skipped: its request never got its 2xx.
+line from a crash is skipped: its request never got its 2xx. So that no new line is ever
+written after a torn one, a non-empty ``current.jsonl`` found at start, or left by a failed
+write, is sealed first.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import time
@@ -34,6 +37,7 @@ class Spool:
     def open(self) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)
         self._open_current()
+        self._seal_now()  # whatever a previous process left, possibly with a torn last line
 
     def _open_current(self) -> None:
         path = self.directory / CURRENT
@@ -64,6 +68,9 @@ class Spool:
                     async with self._lock:
                         await asyncio.to_thread(self._write_and_sync, data)
                 except OSError as exc:
+                    with contextlib.suppress(OSError):
+                        async with self._lock:
+                            self._seal_now()  # a partial write must not prefix the next one
                     for _, done in batch:
                         done.set_exception(exc)
                         done.exception()
@@ -85,12 +92,17 @@ class Spool:
     async def seal(self) -> None:
         """Close the current file for forwarding (if it has anything) and start a new one."""
         async with self._lock:
-            if self._size == 0:
-                return
-            self.close()
-            sealed = self.directory / f"sealed-{time.time_ns()}.jsonl"
-            os.replace(self.directory / CURRENT, sealed)
-            self._open_current()
+            self._seal_now()
+
+    def _seal_now(self) -> None:
+        if self._fd is not None:
+            self._size = os.fstat(self._fd).st_size  # counts a partial write too
+        if self._size == 0:
+            return
+        self.close()
+        sealed = self.directory / f"sealed-{time.time_ns()}.jsonl"
+        os.replace(self.directory / CURRENT, sealed)
+        self._open_current()
 
     def has_pending(self) -> bool:
         return self._size > 0 or bool(self.sealed())
