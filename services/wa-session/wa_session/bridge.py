@@ -109,6 +109,8 @@ class Bridge:
         try:
             await asyncio.wait_for(self._ready.wait(), timeout=30)
         except TimeoutError:
+            # Killed so that the supervisor's next wait() returns and it tries again.
+            self._process.kill()
             raise BridgeError("the bridge did not report bridge.ready within 30 s") from None
         log.info("bridge started", pid=self._process.pid)
 
