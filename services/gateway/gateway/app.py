@@ -11,7 +11,7 @@ from pathlib import Path
 import socketio
 from aiohttp import web
 
-from gateway import api
+from gateway import api, demo
 from gateway.context import SETTINGS, SOCKETS
 from gateway.errors import friendly_errors
 from gateway.realtime import MarketplaceNamespace, relay_handlers
@@ -30,9 +30,15 @@ from shared.topology import ALL_QUEUES, GATEWAY_RELAY
 PACKAGE_DIR = Path(__file__).parent
 
 
-def _onboarding_page(return_url: str) -> Callable[[web.Request], Awaitable[web.Response]]:
+def _onboarding_page(
+    return_url: str, demo_on: bool
+) -> Callable[[web.Request], Awaitable[web.Response]]:
     template = (PACKAGE_DIR / "pages" / "onboarding.html").read_text(encoding="utf-8")
-    body = template.replace("{{RETURN_URL}}", html.escape(return_url)).encode()
+    body = (
+        template.replace("{{RETURN_URL}}", html.escape(return_url))
+        .replace("<!--{{DEMO_SCAN}}-->", demo.SCAN_BUTTON if demo_on else "")
+        .encode()
+    )
 
     async def onboarding_page(_request: web.Request) -> web.Response:
         return web.Response(body=body, content_type="text/html", charset="utf-8")
@@ -96,7 +102,10 @@ def create_app(settings: GatewaySettings) -> web.Application:
 
     add_operational_routes(app)
     app.router.add_get("/auth/yclients/redirect", yclients_redirect)
-    app.router.add_get("/marketplace/onboarding", _onboarding_page(settings.yclients_return_url))
+    demo_on = settings.demo_phone_url is not None
+    app.router.add_get(
+        "/marketplace/onboarding", _onboarding_page(settings.yclients_return_url, demo_on)
+    )
     app.router.add_static("/marketplace/static/", PACKAGE_DIR / "static", append_version=False)
     api.add_routes(app)
     app.on_response_prepare.append(security_headers(settings))
@@ -104,6 +113,8 @@ def create_app(settings: GatewaySettings) -> web.Application:
     app.cleanup_ctx.append(infrastructure_ctx(settings, declare=ALL_QUEUES))
     app.cleanup_ctx.append(_socketio_ctx)
     app.cleanup_ctx.append(background_ctx("relay", _relay(sio)))
+    if demo_on:
+        demo.add_demo(app)
     return app
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import AnyHttpUrl, Field, SecretStr, ValidationInfo, field_validator, model_validator
 
 from shared.settings import (
     MIN_SECRET_BYTES,
@@ -28,6 +28,8 @@ class GatewaySettings(CommonSettings, YClientsSettings):
     frame_ancestors: str = Field("'self' https://*.yclients.com", alias="FRAME_ANCESTORS")
     yclients_return_url: str = Field("https://yclients.com/appstore/", alias="YCLIENTS_RETURN_URL")
     socketio_channel: str = Field("aiadmin-socketio", alias="SOCKETIO_CHANNEL")
+    # The WhatsApp emulator's control URL: turns on the offline demo's scan button.
+    demo_phone_url: AnyHttpUrl | None = Field(None, alias="DEMO_PHONE_URL")
 
     @field_validator("jwt_secret")
     @classmethod
@@ -39,6 +41,15 @@ class GatewaySettings(CommonSettings, YClientsSettings):
     def _within_activation_window(cls, value: int) -> int:
         if value > ACTIVATION_WINDOW_SECONDS:
             raise ValueError("must not exceed 3600 (YClients' 1-hour activation window)")
+        return value
+
+    @field_validator("demo_phone_url")
+    @classmethod
+    def _no_demo_in_production(
+        cls, value: AnyHttpUrl | None, info: ValidationInfo
+    ) -> AnyHttpUrl | None:
+        if value is not None and info.data.get("environment") == "production":
+            raise ValueError("the demo phone must not be set in production (APP_ENV=production)")
         return value
 
     @model_validator(mode="after")

@@ -176,6 +176,26 @@
     socket.emit("request-qr", { phone: phone });
   });
 
+  // The offline demo only (the button exists when the gateway runs with DEMO_PHONE_URL).
+  var demoScan = app.querySelector('[data-action="demo-scan"]');
+  if (demoScan) {
+    demoScan.addEventListener("click", function () {
+      var note = document.getElementById("demo-scan-result");
+      note.hidden = false;
+      note.textContent = "Телефон сканирует…";
+      fetch("/marketplace/api/demo/scan", {
+        method: "POST",
+        headers: { Authorization: "Bearer " + token }
+      }).then(function (response) {
+        return response.json().then(function (body) {
+          note.textContent = response.ok ? "Отсканировано, подключаем WhatsApp…" : body.message;
+        });
+      }).catch(function () {
+        note.textContent = "Нет связи с сервером. Попробуйте ещё раз.";
+      });
+    });
+  }
+
   socket = window.io("/marketplace", { auth: { token: token }, transports: ["websocket", "polling"] });
   socket.on("connect", function () {
     document.getElementById("offline").hidden = true;

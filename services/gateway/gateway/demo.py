@@ -1,0 +1,124 @@
+"""The offline demo's phone: a button under the QR that has the WhatsApp emulator scan it.
+
+The QR string carries a secret only the page's client knows, so the emulated phone can pair
+only with the exact string shown. With ``DEMO_PHONE_URL`` set (never in production) the gateway
+keeps the latest QR string of each connection in memory, from the events on the bus,
+and hands it to the emulator's ``/scan`` when the admin clicks «Демо: отсканировать эмулятором
+телефона». Without it none of this exists: no button, no route, nothing remembered.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import aiohttp
+import structlog
+from aio_pika.abc import AbstractIncomingMessage
+from aiohttp import web
+
+from gateway import actions
+from gateway.actions import ActionRefused
+from gateway.api import bearer_token
+from gateway.context import SETTINGS
+from shared.messages import Envelope, SessionConnected, SessionQr
+from shared.runtime import INFRA, background_ctx
+from shared.topology import EVENTS_EXCHANGE
+
+log = structlog.get_logger(__name__)
+
+SCAN_BUTTON = (
+    '<button type="button" class="demo" data-action="demo-scan">'
+    "Демо: отсканировать эмулятором телефона</button>"
+    '<p class="demo-note" id="demo-scan-result" hidden></p>'
+)
+# The emulator answers /scan once the companion has signed, a second or two.
+SCAN_TIMEOUT = aiohttp.ClientTimeout(total=15)
+
+
+class LatestQr:
+    """The QR string on each connection's screen; gone once WhatsApp is linked.
+
+    Its own exclusive queue, not the shared relay queue: every gateway instance sees every QR,
+    so the click works whichever instance the browser reaches.
+    """
+
+    def __init__(self) -> None:
+        self._by_connection: dict[str, str] = {}
+
+    def get(self, connection_id: uuid.UUID) -> str | None:
+        return self._by_connection.get(str(connection_id))
+
+    async def _on_message(self, message: AbstractIncomingMessage) -> None:
+        async with message.process(ignore_processed=True):
+            envelope = Envelope.from_bytes(message.body)
+            if envelope.type == SessionQr.message_type:
+                qr = envelope.parse(SessionQr)
+                self._by_connection[qr.session_id] = qr.qr
+            elif envelope.type == SessionConnected.message_type:
+                self._by_connection.pop(envelope.parse(SessionConnected).session_id, None)
+
+    async def start(self, app: web.Application) -> Callable[[], Awaitable[None]]:
+        channel = await app[INFRA].connection.channel()
+        queue = await channel.declare_queue(exclusive=True, auto_delete=True)
+        for message_type in (SessionQr.message_type, SessionConnected.message_type):
+            await queue.bind(EVENTS_EXCHANGE, routing_key=message_type)
+        await queue.consume(self._on_message)
+        return channel.close
+
+
+LATEST_QR = web.AppKey("demo_latest_qr", LatestQr)
+
+
+async def _scan(phone_url: str, qr: str) -> dict[str, Any]:
+    try:
+        async with (
+            aiohttp.ClientSession(timeout=SCAN_TIMEOUT) as http,
+            http.post(f"{phone_url.rstrip('/')}/scan", json={"qr": qr}) as response,
+        ):
+            status = response.status
+    except (aiohttp.ClientError, TimeoutError):
+        raise ActionRefused(
+            502, "demo_phone_unreachable", "Эмулятор телефона не отвечает. Он запущен?"
+        ) from None
+    if status == 404:
+        raise ActionRefused(
+            409, "qr_outdated", "Этот QR-код уже сменился. Дождитесь нового и нажмите ещё раз."
+        )
+    if status >= 400:
+        raise ActionRefused(
+            502, "demo_phone_refused", f"Эмулятор телефона отказал (HTTP {status})."
+        )
+    return {"scanned": True}
+
+
+async def post_demo_scan(request: web.Request) -> web.Response:
+    try:
+        connection_id = await actions.authenticate(
+            request.app[INFRA],
+            bearer_token(request),
+            request.app[SETTINGS].jwt_secret.get_secret_value(),
+        )
+        qr = request.app[LATEST_QR].get(connection_id)
+        if qr is None:
+            raise ActionRefused(409, "no_qr_yet", "QR-код ещё не готов. Подождите пару секунд.")
+        phone_url = str(request.app[SETTINGS].demo_phone_url)
+        body = await _scan(phone_url, qr)
+    except ActionRefused as exc:
+        log.info("demo scan refused", reason=exc.code)
+        return web.json_response(exc.to_json(), status=exc.status)
+    # Never the QR string itself: it is a credential while it is on screen.
+    log.info("demo scan", connection_id=str(connection_id))
+    return web.json_response(body)
+
+
+def add_demo(app: web.Application) -> None:
+    """The scan route and the QR listener; call after the infrastructure's cleanup context."""
+    latest = LatestQr()
+    app[LATEST_QR] = latest
+    app.router.add_post("/marketplace/api/demo/scan", post_demo_scan)
+    app.cleanup_ctx.append(background_ctx("demo-phone", latest.start))
+
+
+__all__ = ["SCAN_BUTTON", "add_demo"]
