@@ -191,16 +191,28 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-async def accepted_counts(base_url: str) -> dict[str, float]:
-    """Accepted events by outcome (published, spooled) from the service's Prometheus counters."""
+async def service_metrics(base_url: str) -> dict[str, float]:
+    """Accepted events by outcome (published, spooled) and the spool backlog in bytes."""
     async with aiohttp.ClientSession() as http, http.get(base_url + "/metrics") as response:
         text = await response.text()
-    counts = {"published": 0.0, "spooled": 0.0}
+    values = {"published": 0.0, "spooled": 0.0, "spool_bytes": 0.0}
     for line in text.splitlines():
         if line.startswith("webhook_ingest_events_total{"):
             labels, value = line.rsplit(" ", 1)
-            counts[labels.split('outcome="', 1)[1].split('"', 1)[0]] = float(value)
-    return counts
+            values[labels.split('outcome="', 1)[1].split('"', 1)[0]] = float(value)
+        elif line.startswith("webhook_ingest_spool_bytes "):
+            values["spool_bytes"] = float(line.rsplit(" ", 1)[1])
+    return values
+
+
+async def drain_seconds(base_url: str, limit: float = 300) -> float:
+    """How long the service takes to hand its spool backlog to the broker after the load."""
+    started = time.monotonic()
+    while (await service_metrics(base_url))["spool_bytes"] > 0:
+        if time.monotonic() - started > limit:
+            raise TimeoutError(f"the spool did not drain in {limit} s")
+        await asyncio.sleep(0.2)
+    return time.monotonic() - started
 
 
 async def main(duration: int, connections: int, recorder: bool) -> None:
@@ -241,15 +253,17 @@ async def main(duration: int, connections: int, recorder: bool) -> None:
             # A short warm-up for both, then the measured runs one after the other.
             await load(bare_url + path, body, connections, 2)
             await load(ingest_url + path, body, connections, 2)
-            before = await accepted_counts(ingest_url)
+            await drain_seconds(ingest_url)
+            before = await service_metrics(ingest_url)
             started = cpu_seconds(bare.popen.pid)
             bare_result = await load(bare_url + path, body, connections, duration)
             bare_result["cpu"] = cpu_seconds(bare.popen.pid) - started
             started = cpu_seconds(ingest.popen.pid)
             ingest_result = await load(ingest_url + path, body, connections, duration)
             ingest_result["cpu"] = cpu_seconds(ingest.popen.pid) - started
-            after = await accepted_counts(ingest_url)
+            after = await service_metrics(ingest_url)
             backed = {outcome: after[outcome] - before[outcome] for outcome in after}
+            drain = await drain_seconds(ingest_url)
     finally:
         for process in processes:
             process.stop()
@@ -268,6 +282,10 @@ async def main(duration: int, connections: int, recorder: bool) -> None:
     print(
         f"2xx answered: {ingest_result['ok']:.0f}; events backed by a broker confirm: "
         f"{backed['published']:.0f}, by a spool fsync: {backed['spooled']:.0f}"
+    )
+    print(
+        f"spool backlog after the run: {after['spool_bytes'] / 1e6:.1f} MB, "
+        f"forwarded in {drain:.1f} s"
     )
 
 

@@ -11,7 +11,7 @@ from shared.bus import Consumer
 from shared.runtime import INFRA, add_operational_routes, background_ctx, infrastructure_ctx
 from shared.topology import ALL_QUEUES, EVENT_RECORDER
 from webhook_ingest.company_secrets import CompanySecrets
-from webhook_ingest.delivery import Delivery
+from webhook_ingest.delivery import SPOOL_BYTES, Delivery
 from webhook_ingest.http_api import INGEST, Ingest, add_callback_routes, json_errors
 from webhook_ingest.recorder import HANDLERS
 from webhook_ingest.settings import IngestSettings
@@ -37,6 +37,7 @@ def _start_ingest(
         infra = app[INFRA]
         spool = Spool(settings.spool_dir)
         spool.open()
+        SPOOL_BYTES.set_function(spool.pending_bytes)
         delivery = Delivery(
             infra.publisher,
             infra.broker_up,

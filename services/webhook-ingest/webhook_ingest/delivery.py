@@ -16,7 +16,7 @@ from collections.abc import Callable
 from typing import Literal
 
 import structlog
-from prometheus_client import Counter
+from prometheus_client import Counter, Gauge
 
 from shared.bus import Publisher
 from shared.topology import EVENTS_EXCHANGE
@@ -27,6 +27,9 @@ log = structlog.get_logger(__name__)
 
 ACCEPTED = Counter(
     "webhook_ingest_events_total", "Accepted YClients events by where they went", ["outcome"]
+)
+SPOOL_BYTES = Gauge(
+    "webhook_ingest_spool_bytes", "Bytes of accepted events in the spool, not yet forwarded"
 )
 PUBLISHED = ACCEPTED.labels("published")
 SPOOLED = ACCEPTED.labels("spooled")

@@ -107,6 +107,13 @@ class Spool:
     def has_pending(self) -> bool:
         return self._size > 0 or bool(self.sealed())
 
+    def pending_bytes(self) -> int:
+        total = self._size
+        for path in self.sealed():
+            with contextlib.suppress(FileNotFoundError):  # forwarded meanwhile
+                total += path.stat().st_size
+        return total
+
     def sealed(self) -> list[Path]:
         return sorted(self.directory.glob("sealed-*.jsonl"))
 
