@@ -1,0 +1,158 @@
+"""The offline demo as a newcomer meets it: ``make run`` (``python -m scripts.run_local``) with
+no YClients token, the one URL it prints opened in headless Chromium, two salons picked and
+«Подключить» clicked in the sandbox, the QR on our page scanned by the demo button, the salons
+active. Then SIGTERM: exit 0 and no process of the run left behind.
+
+It runs on this test run's own database and vhost and its own port range, beside a developer's
+``make run``. Screenshots go to var/screenshots/demo-*.png.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+from sqlalchemy import select
+
+from shared.db import Database
+from shared.models import Company, IntegrationStatus
+from testkit import browser
+from testkit.environment import ROOT, TEST_SECRETS, TestEnvironment
+from testkit.processes import LOG_DIR, eventually
+
+URL_LINE = re.compile(r"Откройте: (http://\S+)")
+PORT_SPAN = 13  # RUN_BASE_PORT + 0 … + 12
+
+
+def free_port_range(span: int = PORT_SPAN) -> int:
+    """A base port with ``span`` free ports after it (bound once each to be sure)."""
+    for _ in range(50):
+        base = random.randrange(20000, 60000 - span)
+        sockets = []
+        try:
+            for offset in range(span):
+                sock = socket.socket()
+                sockets.append(sock)
+                sock.bind(("127.0.0.1", base + offset))
+            return base
+        except OSError:
+            continue
+        finally:
+            for sock in sockets:
+                sock.close()
+    raise RuntimeError("no free port range")
+
+
+def group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+@dataclass
+class MakeRun:
+    popen: subprocess.Popen[bytes]
+    log_path: Path
+    base_port: int
+
+    def output(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+
+@pytest.fixture
+def make_run(test_env: TestEnvironment) -> Iterator[MakeRun]:
+    # The developer's shell minus every secret: no YCLIENTS_PARTNER_TOKEN means the demo.
+    env = {k: v for k, v in os.environ.items() if k not in TEST_SECRETS}
+    base_port = free_port_range()
+    env.update(
+        DATABASE_URL=test_env.database_url,
+        AMQP_URL=test_env.amqp_url,
+        RUN_BASE_PORT=str(base_port),
+    )
+    LOG_DIR.mkdir(parents=True, exist_ok=True)
+    log_path = LOG_DIR / f"make-run-{os.getpid()}-{time.monotonic_ns()}.log"
+    with log_path.open("wb") as log:
+        popen = subprocess.Popen(
+            [sys.executable, "-m", "scripts.run_local"],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        yield MakeRun(popen, log_path, base_port)
+    finally:
+        if group_alive(popen.pid):
+            os.killpg(popen.pid, signal.SIGKILL)
+        popen.wait(timeout=10)
+        for made in (ROOT / "var").glob(f"*{test_env.name}*"):
+            made.unlink()  # this run's demo secrets and emulator root key
+
+
+async def test_newcomer_clicks_through_the_demo_that_make_run_prints(
+    make_run: MakeRun, database: Database
+) -> None:
+    async def printed_url() -> str | None:
+        if make_run.popen.poll() is not None:
+            raise AssertionError(f"make run exited:\n{make_run.output()[-4000:]}")
+        found = URL_LINE.search(make_run.output())
+        return found.group(1) if found else None
+
+    url = await eventually(printed_url, timeout=120, interval=0.5)
+    assert urlsplit(url).port == make_run.base_port + 10  # the sandbox's marketplace page
+
+    async with browser.chromium() as chromium, browser.phone_page(chromium) as page:
+        try:
+            await page.goto(url)
+            boxes = page.locator('input[name="salon_id"]')
+            salons = [int(await boxes.nth(i).get_attribute("value") or 0) for i in range(2)]
+            for i in range(2):
+                await boxes.nth(i).check()
+            await browser.snap(page, "demo-1-sandbox")
+            await page.get_by_role("button", name="Подключить").click()
+
+            await page.wait_for_url("**/marketplace/onboarding**", timeout=15000)
+            await browser.wait_for_stage(page, "qr", timeout=60)
+            await browser.snap(page, "demo-2-qr")
+            await page.get_by_role("button", name="Демо: отсканировать эмулятором телефона").click()
+            await browser.wait_for_stage(page, "done", timeout=90)
+            await browser.snap(page, "demo-3-done")
+        except Exception:
+            await browser.snap(page, "demo-failure")
+            print(make_run.output()[-8000:])
+            raise
+
+    async def salons_active() -> bool:
+        async with database.unit_of_work() as uow:
+            statuses = list(
+                await uow.session.scalars(
+                    select(Company.integration_status).where(Company.id.in_(salons))
+                )
+            )
+        return statuses == [IntegrationStatus.ACTIVE] * 2
+
+    await eventually(salons_active, timeout=15)
+
+    make_run.popen.send_signal(signal.SIGTERM)
+    exit_code = await asyncio.to_thread(make_run.popen.wait, 30)
+    assert exit_code == 0, make_run.output()[-4000:]
+
+    async def group_gone() -> bool:
+        return not group_alive(make_run.popen.pid)
+
+    await eventually(group_gone, timeout=5)
