@@ -11,10 +11,12 @@ import asyncio
 import subprocess
 import time
 from collections.abc import AsyncIterator, Iterator
+from urllib.parse import urlsplit
 
 import aio_pika
 import aiohttp
 import pytest
+from yclients_sandbox.config import SalonConfig
 from yclients_sandbox.testing import RunningSandbox, run_sandbox
 
 from shared.topology import ALL_QUEUES
@@ -32,6 +34,7 @@ from testkit.system import (
 )
 
 RECOVERY_LIMIT = 10.0
+SALON = 930_101  # no other test uses it
 
 
 @pytest.fixture(scope="module")
@@ -44,7 +47,10 @@ def emulator() -> Iterator[WhatsAppEmulator]:
 @pytest.fixture(scope="module")
 async def sandbox() -> AsyncIterator[RunningSandbox]:
     async with run_sandbox(
-        partner_token=partner_token(), application_id=application_id(), port=0
+        partner_token=partner_token(),
+        application_id=application_id(),
+        port=0,
+        salons=(SalonConfig(SALON, "Салон после сбоя брокера"),),
     ) as sandbox:
         yield sandbox
 
@@ -55,6 +61,33 @@ async def system(
 ) -> AsyncIterator[RunningSystem]:
     async with running_system(test_env, sandbox.url, emulator) as system:
         yield system
+
+
+async def whatsapp_state_after_asking_for_a_qr(
+    system: RunningSystem, sandbox: RunningSandbox
+) -> str:
+    """Gateway publishes a command, wa-session consumes it and shows a QR: the bus works."""
+    query = urlsplit(await sandbox.control.consent([SALON])).query
+    gateway = system.urls["gateway"]
+    async with aiohttp.ClientSession() as http:
+        async with http.get(
+            f"{gateway}/auth/yclients/redirect?{query}", allow_redirects=False
+        ) as response:
+            assert response.status == 302, await response.text()
+            token = response.headers["Location"].split("#token=", 1)[1]
+        auth = {"Authorization": f"Bearer {token}"}
+        async with http.post(f"{gateway}/marketplace/api/qr", headers=auth) as response:
+            assert response.status == 202, await response.text()
+            connection_id = (await response.json())["sessionId"]
+
+        async def state() -> str | None:
+            async with http.get(
+                f"{gateway}/marketplace/api/status/{connection_id}", headers=auth
+            ) as response:
+                found = str((await response.json())["whatsapp"]["state"])
+            return found if found == "waiting_for_scan" else None
+
+        return str(await eventually(state, timeout=30))
 
 
 async def readiness(system: RunningSystem) -> dict[str, int]:
@@ -93,7 +126,7 @@ def consumed_queues(vhost: str) -> set[str]:
 
 @pytest.mark.broker_restart
 async def test_every_service_is_unready_while_the_broker_is_down_and_recovers_by_itself(
-    system: RunningSystem, test_env: TestEnvironment
+    system: RunningSystem, test_env: TestEnvironment, sandbox: RunningSandbox
 ) -> None:
     assert set((await readiness(system)).values()) == {200}
     # The system's own queues (server-named exclusive ones get new names after a reconnect).
@@ -131,3 +164,4 @@ async def test_every_service_is_unready_while_the_broker_is_down_and_recovers_by
         return ours <= await asyncio.to_thread(consumed_queues, test_env.name)
 
     await eventually(consumers_back, timeout=RECOVERY_LIMIT, interval=0.5)
+    assert await whatsapp_state_after_asking_for_a_qr(system, sandbox) == "waiting_for_scan"
