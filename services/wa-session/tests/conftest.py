@@ -13,7 +13,7 @@ from typing import Any
 import aio_pika
 import aiohttp
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from shared.bus import Publisher, connect
 from shared.db import Database
@@ -105,7 +105,9 @@ class WaService:
 
 
 @pytest.fixture
-def start_wa_session(test_env: TestEnvironment) -> Iterator[Callable[..., Awaitable[WaService]]]:
+async def start_wa_session(
+    test_env: TestEnvironment, database: Database
+) -> AsyncIterator[Callable[..., Awaitable[WaService]]]:
     started: list[Process] = []
 
     async def start(emulator: Emulator, name: str = "wa-session", **env: str) -> WaService:
@@ -131,6 +133,12 @@ def start_wa_session(test_env: TestEnvironment) -> Iterator[Callable[..., Awaita
     yield start
     for process in started:
         process.stop()
+    # The test database is shared by the run: no later test's instance may claim these sessions.
+    async with database.unit_of_work() as uow:
+        await uow.session.execute(
+            update(WaSession).values(desired_running=False, pending_action=None)
+        )
+        await uow.commit()
 
 
 class Bus:

@@ -45,7 +45,7 @@ def create_app(settings: WaSessionSettings) -> web.Application:
             # release the leases so another instance resumes them at once.
             keeper_task.cancel()
             await asyncio.gather(keeper_task, return_exceptions=True)
-            handed_over = await manager.handover()
+            handed_over = manager.handover()
             await bridge.stop()
             await manager.release_all(handed_over)
 

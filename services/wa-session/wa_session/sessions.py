@@ -166,10 +166,15 @@ class SessionManager:
     async def bridge_restarted(self) -> None:
         """The new bridge has no sockets: open every session again from its stored state."""
         for live in list(self._live.values()):
-            if live.closing is None:
+            # A stop or logout whose `closed` event died with the old bridge ends here.
+            if live.closing == "stop":
+                await self._transition(live, "stopped", release=True)
+            elif live.closing == "logout":
+                await self._logged_out(live, "requested")
+            elif live.closing is None:
                 await self._open(live, reason="bridge_restarted")
 
-    async def handover(self, release: bool = True) -> list[LiveSession]:
+    def handover(self) -> list[LiveSession]:
         """Shutdown: mark every session as being handed over; the caller closes the bridge."""
         lives = list(self._live.values())
         for live in lives:

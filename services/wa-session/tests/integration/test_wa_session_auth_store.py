@@ -27,7 +27,7 @@ async def leased_session(database, owner: str, epoch: int) -> uuid.UUID:
                 id=session_id,
                 owner=owner,
                 epoch=epoch,
-                desired_running=True,
+                desired_running=False,  # not for a running wa-session to claim
                 lease_expires_at=datetime.now(UTC) + timedelta(seconds=30),
             )
         )
