@@ -60,7 +60,13 @@ async def recorded(database: Database, salon_id: int) -> list[MarketplaceEvent]:
 async def test_entity_webhooks_and_retries_are_recorded_once(ingest, salon, database) -> None:
     url = ingest.callback(salon.secret)
     batch = [record(salon.id, 1), record(salon.id, 2, resource="goods_operation", status="x")]
-    assert await post(url, record(salon.id, 1)) == (200, {"accepted": 1, "stored": "published"})
+    status, answer = await post(url, record(salon.id, 1))
+    # "spooled" only if the broker is slow to confirm: on a quiet machine it is "published".
+    assert (status, answer["accepted"], answer["stored"] in ("published", "spooled")) == (
+        200,
+        1,
+        True,
+    )
     assert (await post(url, batch))[0] == 200
     assert (await post(url, record(salon.id, 1)))[0] == 200  # YClients' retry
 
