@@ -26,7 +26,9 @@ async def wait_for_database(url: str, timeout: float) -> None:
                 return
             except Exception as exc:
                 if time.monotonic() > deadline:
-                    raise SystemExit(f"database not reachable after {timeout:.0f}s: {exc}") from None
+                    raise SystemExit(
+                        f"database not reachable after {timeout:.0f}s: {exc}"
+                    ) from None
                 print("waiting for the database...", file=sys.stderr)
                 await asyncio.sleep(1)
     finally:

@@ -145,7 +145,7 @@ class WaSession(Base):
     # Whether the session should be running: set by start, cleared by stop/logout/terminal states.
     desired_running: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
     pairing_phone: Mapped[str | None] = mapped_column(String(32))
-    # An action for the lease owner to carry out ("logout"), set by whichever instance took the command.
+    # An action for the lease owner to carry out ("logout"), set by whoever took the command.
     pending_action: Mapped[str | None] = mapped_column(String(16))
     seq: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)
     phone: Mapped[str | None] = mapped_column(String(32))

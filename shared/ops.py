@@ -30,7 +30,9 @@ from shared.topology import ALL_QUEUES, declare_queue
 def _table(rows: Sequence[Sequence[object]], header: Sequence[str]) -> str:
     cells = [list(map(str, header))] + [["" if v is None else str(v) for v in row] for row in rows]
     widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
-    return "\n".join("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) for row in cells)
+    return "\n".join(
+        "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) for row in cells
+    )
 
 
 async def list_connections(database: Database) -> str:
@@ -54,7 +56,9 @@ async def list_connections(database: Database) -> str:
 
 async def list_sessions(database: Database) -> str:
     async with database.unit_of_work() as uow:
-        sessions = (await uow.session.scalars(select(WaSession).order_by(WaSession.updated_at))).all()
+        sessions = (
+            await uow.session.scalars(select(WaSession).order_by(WaSession.updated_at))
+        ).all()
     return _table(
         [
             (s.id, s.state, s.phone, s.owner, s.epoch, s.lease_expires_at, s.reason)
