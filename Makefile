@@ -55,7 +55,8 @@ test: system-deps services-up install ## Create the test environment from nothin
 lint: $(VENV)/.installed ## ruff (format check + lint) and mypy
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/ruff check .
-	$(VENV)/bin/mypy shared services/*/[a-z]*/ emulators/yclients-sandbox/yclients_sandbox
+	$(VENV)/bin/mypy shared scripts testkit services/gateway/gateway services/webhook-ingest/webhook_ingest \
+		services/wa-session/wa_session services/activation/activation emulators/yclients-sandbox/yclients_sandbox
 
 .PHONY: fmt
 fmt: $(VENV)/.installed ## Format and auto-fix with ruff

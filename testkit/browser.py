@@ -9,13 +9,13 @@ from pathlib import Path
 
 import zxingcpp
 from PIL import Image
-from playwright.async_api import Browser, Page, async_playwright
+from playwright.async_api import Browser, ConsoleMessage, Page, ViewportSize, async_playwright
 
 from testkit.environment import ROOT
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
-PHONE_VIEWPORT = {"width": 360, "height": 780}
+PHONE_VIEWPORT: ViewportSize = {"width": 360, "height": 780}
 SCREENSHOTS = ROOT / "var" / "screenshots"
 
 
@@ -37,8 +37,13 @@ async def phone_page(browser: Browser) -> AsyncIterator[Page]:
     page = await context.new_page()
     problems: list[str] = []
     page.problems = problems  # type: ignore[attr-defined]
-    page.on("console", lambda msg: msg.type == "error" and problems.append(msg.text))
-    page.on("pageerror", lambda exc: problems.append(str(exc)))
+
+    def on_console(message: ConsoleMessage) -> None:
+        if message.type == "error":
+            problems.append(message.text)
+
+    page.on("console", on_console)
+    page.on("pageerror", lambda error: problems.append(str(error)))
     try:
         yield page
     finally:
