@@ -8,8 +8,14 @@ import asyncio
 import os
 import signal
 import time
+import uuid
 from pathlib import Path
 
+from sqlalchemy import update
+
+from shared.bus import connect
+from shared.messages import StartSession
+from shared.models import WaSession
 from testkit.processes import eventually
 
 
@@ -121,3 +127,56 @@ async def test_a_database_dump_shows_no_plaintext_key_material(
     for value in [*secrets, "noiseKey", "advSecretKey", "signedIdentityKey", "registrationId"]:
         assert value not in dump
         assert value.encode().hex() not in dump
+
+
+async def test_an_owner_that_lost_its_lease_closes_the_socket_at_once(
+    start_emulator, start_wa_session, bus, new_session, database
+):
+    emulator = start_emulator("--qr-timeout-ms", "3000")
+    await start_wa_session(emulator)
+    session_id = await new_session()
+    phone = await emulator.login(bus, session_id)
+
+    # Another instance took the session over (a newer epoch): the old owner must let go.
+    async with database.unit_of_work() as uow:
+        await uow.session.execute(
+            update(WaSession)
+            .where(WaSession.id == uuid.UUID(session_id))
+            .values(owner="another-instance", epoch=WaSession.epoch + 1)
+        )
+        await uow.commit()
+
+    async def socket_closed() -> bool:
+        state = await emulator.state()
+        return next(d for d in state["devices"] if d["phone"] == phone)["liveSockets"] == 0
+
+    await eventually(socket_closed, timeout=5)
+    # The fenced owner wrote nothing more: the last status is still "connected".
+    assert bus.states(session_id)[-1] == "connected"
+
+
+async def test_a_command_for_no_valid_session_goes_to_the_dead_letter_queue(
+    start_emulator, start_wa_session, bus, test_env
+):
+    emulator = start_emulator()
+    await start_wa_session(emulator)
+    connection = await connect(test_env.amqp_url)
+    channel = await connection.channel()
+    dead = await channel.declare_queue("wa-session.commands.dead", passive=True)
+    reasons: list[str] = []
+    try:
+        await bus.send(StartSession(session_id="not-a-uuid"), "not-a-uuid")
+        await bus.send(StartSession(session_id=str(uuid.uuid4())), "unknown")
+
+        async def two_dead() -> bool:
+            message = await dead.get(fail=False, timeout=2)
+            if message is not None:
+                await message.ack()
+                reasons.append(str(message.headers["x-dead-reason"]))
+            return len(reasons) == 2
+
+        await eventually(two_dead, timeout=10)
+    finally:
+        await connection.close()
+    assert any("not a uuid" in r for r in reasons)
+    assert any("no connection" in r for r in reasons)
