@@ -1,7 +1,8 @@
 """The offline demo as a newcomer meets it: ``make run`` (``python -m scripts.run_local``) with
 no YClients token, the one URL it prints opened in headless Chromium, two salons picked and
 «Подключить» clicked in the sandbox, the QR on our page scanned by the demo button, the salons
-active. Then SIGTERM: exit 0 and no process of the run left behind.
+active. Then SIGTERM: exit 0 and no process of the run left behind. Ctrl-C does the same; a
+child that dies stops the rest and the run exits 1.
 
 It runs on this test run's own database and vhost and its own port range, beside a developer's
 ``make run``. Screenshots go to var/screenshots/demo-*.png.
@@ -104,16 +105,44 @@ def make_run(test_env: TestEnvironment) -> Iterator[MakeRun]:
             made.unlink()  # this run's demo secrets and emulator root key
 
 
+async def printed_url(make_run: MakeRun) -> str:
+    async def found() -> str | None:
+        if make_run.popen.poll() is not None:
+            raise AssertionError(f"make run exited:\n{make_run.output()[-4000:]}")
+        line = URL_LINE.search(make_run.output())
+        return line.group(1) if line else None
+
+    return str(await eventually(found, timeout=120, interval=0.5))
+
+
+async def exits_leaving_nothing(make_run: MakeRun) -> int:
+    exit_code = await asyncio.to_thread(make_run.popen.wait, 30)
+
+    async def group_gone() -> bool:
+        return not group_alive(make_run.popen.pid)
+
+    await eventually(group_gone, timeout=5)
+    return exit_code
+
+
+def child_pid(make_run: MakeRun, module: str) -> int:
+    listed = subprocess.run(
+        ["ps", "-o", "pid=,args=", "-g", str(make_run.popen.pid)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    for line in listed.stdout.splitlines():
+        pid, args = line.strip().split(" ", 1)
+        if args.endswith(f"-m {module}"):
+            return int(pid)
+    raise AssertionError(f"no {module} child in:\n{listed.stdout}")
+
+
 async def test_newcomer_clicks_through_the_demo_that_make_run_prints(
     make_run: MakeRun, database: Database
 ) -> None:
-    async def printed_url() -> str | None:
-        if make_run.popen.poll() is not None:
-            raise AssertionError(f"make run exited:\n{make_run.output()[-4000:]}")
-        found = URL_LINE.search(make_run.output())
-        return found.group(1) if found else None
-
-    url = await eventually(printed_url, timeout=120, interval=0.5)
+    url = await printed_url(make_run)
     assert urlsplit(url).port == make_run.base_port + 10  # the sandbox's marketplace page
 
     async with browser.chromium() as chromium, browser.phone_page(chromium) as page:
@@ -149,10 +178,18 @@ async def test_newcomer_clicks_through_the_demo_that_make_run_prints(
     await eventually(salons_active, timeout=15)
 
     make_run.popen.send_signal(signal.SIGTERM)
-    exit_code = await asyncio.to_thread(make_run.popen.wait, 30)
-    assert exit_code == 0, make_run.output()[-4000:]
+    assert await exits_leaving_nothing(make_run) == 0, make_run.output()[-4000:]
 
-    async def group_gone() -> bool:
-        return not group_alive(make_run.popen.pid)
 
-    await eventually(group_gone, timeout=5)
+async def test_ctrl_c_stops_every_child_and_exits_0(make_run: MakeRun) -> None:
+    await printed_url(make_run)
+    # A terminal's Ctrl-C reaches the whole foreground process group.
+    os.killpg(make_run.popen.pid, signal.SIGINT)
+    assert await exits_leaving_nothing(make_run) == 0, make_run.output()[-4000:]
+
+
+async def test_a_crashed_child_stops_the_rest_and_the_run_fails(make_run: MakeRun) -> None:
+    await printed_url(make_run)
+    os.kill(child_pid(make_run, "activation"), signal.SIGKILL)
+    assert await exits_leaving_nothing(make_run) == 1
+    assert "activation exited; stopping the rest." in make_run.output()
