@@ -4,8 +4,8 @@ no YClients token, the one URL it prints opened in headless Chromium, two salons
 active. Then SIGTERM: exit 0 and no process of the run left behind. Ctrl-C does the same; a
 child that dies stops the rest and the run exits 1.
 
-It runs on this test run's own database and vhost and its own port range, beside a developer's
-``make run``. Screenshots go to var/screenshots/demo-*.png.
+It runs on a database and vhost of its own (named after the test run's) and its own port range,
+beside a developer's ``make run``. Screenshots go to var/screenshots/demo-*.png.
 """
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, replace
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -30,7 +30,7 @@ from sqlalchemy import select
 from shared.db import Database
 from shared.models import Company, IntegrationStatus
 from testkit import browser
-from testkit.environment import ROOT, TEST_SECRETS, TestEnvironment
+from testkit.environment import ROOT, TEST_SECRETS, TestEnvironment, drop_environment
 from testkit.processes import LOG_DIR, eventually
 
 URL_LINE = re.compile(r"Откройте: (http://\S+)")
@@ -69,21 +69,14 @@ class MakeRun:
     popen: subprocess.Popen[bytes]
     log_path: Path
     base_port: int
+    database: Database
 
     def output(self) -> str:
         return self.log_path.read_text(errors="replace")
 
 
-@pytest.fixture
-def make_run(test_env: TestEnvironment) -> Iterator[MakeRun]:
-    # The developer's shell minus every secret: no YCLIENTS_PARTNER_TOKEN means the demo.
-    env = {k: v for k, v in os.environ.items() if k not in TEST_SECRETS}
-    base_port = free_port_range()
-    env.update(
-        DATABASE_URL=test_env.database_url,
-        AMQP_URL=test_env.amqp_url,
-        RUN_BASE_PORT=str(base_port),
-    )
+def start_make_run(env: dict[str, str]) -> tuple[subprocess.Popen[bytes], Path]:
+    """``python -m scripts.run_local`` in a process group of its own, its output to a log."""
     LOG_DIR.mkdir(parents=True, exist_ok=True)
     log_path = LOG_DIR / f"make-run-{os.getpid()}-{time.monotonic_ns()}.log"
     with log_path.open("wb") as log:
@@ -95,14 +88,39 @@ def make_run(test_env: TestEnvironment) -> Iterator[MakeRun]:
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
+    return popen, log_path
+
+
+@pytest.fixture
+async def make_run(test_env: TestEnvironment) -> AsyncIterator[MakeRun]:
+    # A database and vhost of their own, made and migrated by run_local as on a fresh clone (the
+    # sandbox's salons 101-103 are the same in every demo, so not the run's shared database).
+    own = replace(
+        test_env,
+        name=f"{test_env.name}_demo",
+        database_url=f"{test_env.database_url}_demo",
+        amqp_url=f"{test_env.amqp_url}_demo",
+    )
+    # The developer's shell minus every secret: no YCLIENTS_PARTNER_TOKEN means the demo.
+    env = {k: v for k, v in os.environ.items() if k not in TEST_SECRETS}
+    base_port = free_port_range()
+    env.update(
+        DATABASE_URL=own.database_url,
+        AMQP_URL=own.amqp_url,
+        RUN_BASE_PORT=str(base_port),
+    )
+    popen, log_path = start_make_run(env)
+    database = Database(own.database_url, pool_size=1)
     try:
-        yield MakeRun(popen, log_path, base_port)
+        yield MakeRun(popen, log_path, base_port, database)
     finally:
         if group_alive(popen.pid):
             os.killpg(popen.pid, signal.SIGKILL)
         popen.wait(timeout=10)
-        for made in (ROOT / "var").glob(f"*{test_env.name}*"):
+        for made in (ROOT / "var").glob(f"*{own.name}*"):
             made.unlink()  # this run's demo secrets and emulator root key
+        await database.dispose()
+        await drop_environment(own)
 
 
 async def printed_url(make_run: MakeRun) -> str:
@@ -139,9 +157,7 @@ def child_pid(make_run: MakeRun, module: str) -> int:
     raise AssertionError(f"no {module} child in:\n{listed.stdout}")
 
 
-async def test_newcomer_clicks_through_the_demo_that_make_run_prints(
-    make_run: MakeRun, database: Database
-) -> None:
+async def test_newcomer_clicks_through_the_demo_that_make_run_prints(make_run: MakeRun) -> None:
     url = await printed_url(make_run)
     assert urlsplit(url).port == make_run.base_port + 10  # the sandbox's marketplace page
 
@@ -167,7 +183,7 @@ async def test_newcomer_clicks_through_the_demo_that_make_run_prints(
             raise
 
     async def salons_active() -> bool:
-        async with database.unit_of_work() as uow:
+        async with make_run.database.unit_of_work() as uow:
             statuses = list(
                 await uow.session.scalars(
                     select(Company.integration_status).where(Company.id.in_(salons))
