@@ -91,6 +91,10 @@ async def start(child: Child, base_env: dict[str, str]) -> None:
     )
 
 
+class EmulatorDidNotStart(Exception):
+    pass
+
+
 async def start_emulator(child: Child, base_env: dict[str, str]) -> dict[str, str]:
     """The WhatsApp emulator announces its URLs and root key on its first stdout line."""
     child.process = await asyncio.create_subprocess_exec(
@@ -98,6 +102,8 @@ async def start_emulator(child: Child, base_env: dict[str, str]) -> dict[str, st
     )
     assert child.process.stdout is not None
     line = await asyncio.wait_for(child.process.stdout.readline(), timeout=30)
+    if not line:
+        raise EmulatorDidNotStart("the WhatsApp emulator exited at start (try `make node`)")
     return dict(json.loads(line))
 
 
@@ -251,4 +257,8 @@ async def main() -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(asyncio.run(main()))
+    try:
+        raise SystemExit(asyncio.run(main()))
+    except EmulatorDidNotStart as exc:
+        print(f"\n  {exc}", file=sys.stderr)
+        raise SystemExit(1) from None
