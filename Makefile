@@ -65,7 +65,7 @@ fmt: $(VENV)/.installed ## Format and auto-fix with ruff
 
 .PHONY: bench
 bench: install ## Run every benchmark in bench/ and print the figures
-	@for b in bench/*_bench.py; do echo "== $$b"; $(PY) $$b || exit 1; done
+	@for b in bench/*_bench.py; do echo "== $$b"; $(PY) -m bench.$$(basename $$b .py) || exit 1; done
 
 .PHONY: clean
 clean: ## Remove the virtualenv, node_modules and test artifacts

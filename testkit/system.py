@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -114,13 +115,14 @@ async def running_system(
 ) -> AsyncIterator[RunningSystem]:
     """Start the services (each a real process) against the given emulators; stop them after."""
     urls = {name: f"http://127.0.0.1:{free_port()}" for name in SERVICES}
+    spool = ROOT / "var" / f"spool-{os.getpid()}-{free_port()}"
     env = test_env.env(
         YCLIENTS_BASE_URL=sandbox_url,
         PUBLIC_BASE_URL=urls["webhook-ingest"],
         ALLOWED_ORIGINS=urls["gateway"],
         WA_WEBSOCKET_URL=emulator.ws_url,
         WA_TRUST_EMULATOR_ROOT_KEY=emulator.root_public_key,
-        WEBHOOK_SPOOL_DIR=str(ROOT / "var" / f"spool-{os.getpid()}-{free_port()}"),
+        WEBHOOK_SPOOL_DIR=str(spool),
         **({"WA_QR_TIMEOUT_MS": str(qr_timeout_ms)} if qr_timeout_ms else {}),
         **overrides,
     )
@@ -133,6 +135,7 @@ async def running_system(
         yield system
     finally:
         system.stop_all()
+        shutil.rmtree(spool, ignore_errors=True)
 
 
 def partner_token() -> str:
