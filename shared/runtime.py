@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
 
 import structlog
@@ -14,7 +14,7 @@ from aio_pika.abc import AbstractRobustConnection
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 
-from shared.bus import Outbox, Publisher, connect
+from shared.bus import Consumer, Handler, Outbox, Publisher, connect
 from shared.db import Database
 from shared.settings import CommonSettings
 from shared.topology import QueueSpec, declare_queue
@@ -122,6 +122,31 @@ def background_ctx(
         log.info("stopped", component=name)
 
     return ctx
+
+
+async def start_consumer(
+    app: web.Application,
+    spec: QueueSpec,
+    handlers: Mapping[str, Handler],
+    settings: CommonSettings,
+) -> Callable[[], Awaitable[None]]:
+    """Consume ``spec`` with the app's connections; returns the graceful stop."""
+    infra = app[INFRA]
+    consumer = Consumer(
+        connection=infra.connection,
+        spec=spec,
+        handlers=handlers,
+        database=infra.database,
+        outbox=infra.outbox,
+        publisher=infra.publisher,
+        prefetch=settings.prefetch,
+    )
+    await consumer.start()
+
+    async def stop() -> None:
+        await consumer.stop(settings.shutdown_grace_seconds)
+
+    return stop
 
 
 async def healthz(_request: web.Request) -> web.Response:

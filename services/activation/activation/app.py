@@ -11,8 +11,13 @@ from aiohttp import web
 from activation.dependencies import Dependencies
 from activation.handlers import routes
 from activation.settings import ActivationSettings
-from shared.bus import Consumer
-from shared.runtime import INFRA, add_operational_routes, background_ctx, infrastructure_ctx
+from shared.runtime import (
+    INFRA,
+    add_operational_routes,
+    background_ctx,
+    infrastructure_ctx,
+    start_consumer,
+)
 from shared.topology import ACTIVATION_INBOX, ALL_QUEUES
 from shared.yclients import RateLimiter, YClientsClient
 
@@ -49,20 +54,6 @@ def inbox_consumer(
             limiter=RateLimiter(settings.yclients_rate_limit_per_second),
         )
         deps = Dependencies(settings, infra.database, infra.outbox, yclients)
-        consumer = Consumer(
-            connection=infra.connection,
-            spec=ACTIVATION_INBOX,
-            handlers=routes(deps),
-            database=infra.database,
-            outbox=infra.outbox,
-            publisher=infra.publisher,
-            prefetch=settings.prefetch,
-        )
-        await consumer.start()
-
-        async def stop() -> None:
-            await consumer.stop(settings.shutdown_grace_seconds)
-
-        return stop
+        return await start_consumer(app, ACTIVATION_INBOX, routes(deps), settings)
 
     return start

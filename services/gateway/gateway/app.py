@@ -18,12 +18,12 @@ from gateway.realtime import MarketplaceNamespace, relay_handlers
 from gateway.redirect import yclients_redirect
 from gateway.security import security_headers
 from gateway.settings import GatewaySettings
-from shared.bus import Consumer
 from shared.runtime import (
     INFRA,
     add_operational_routes,
     background_ctx,
     infrastructure_ctx,
+    start_consumer,
 )
 from shared.topology import ALL_QUEUES, GATEWAY_RELAY
 
@@ -50,22 +50,7 @@ def _relay(
     sio: socketio.AsyncServer,
 ) -> Callable[[web.Application], Awaitable[Callable[[], Awaitable[None]]]]:
     async def start(app: web.Application) -> Callable[[], Awaitable[None]]:
-        infra = app[INFRA]
-        consumer = Consumer(
-            connection=infra.connection,
-            spec=GATEWAY_RELAY,
-            handlers=relay_handlers(sio),
-            database=infra.database,
-            outbox=infra.outbox,
-            publisher=infra.publisher,
-            prefetch=app[SETTINGS].prefetch,
-        )
-        await consumer.start()
-
-        async def stop() -> None:
-            await consumer.stop(app[SETTINGS].shutdown_grace_seconds)
-
-        return stop
+        return await start_consumer(app, GATEWAY_RELAY, relay_handlers(sio), app[SETTINGS])
 
     return start
 

@@ -7,8 +7,13 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from shared.bus import Consumer
-from shared.runtime import INFRA, add_operational_routes, background_ctx, infrastructure_ctx
+from shared.runtime import (
+    INFRA,
+    add_operational_routes,
+    background_ctx,
+    infrastructure_ctx,
+    start_consumer,
+)
 from shared.topology import ALL_QUEUES, WA_SESSION_COMMANDS
 from wa_session.auth_store import AuthStore
 from wa_session.bridge import Bridge
@@ -52,18 +57,7 @@ def create_app(settings: WaSessionSettings) -> web.Application:
         return stop
 
     async def start_commands(app: web.Application) -> Callable[[], Awaitable[None]]:
-        infra = app[INFRA]
-        consumer = Consumer(
-            connection=infra.connection,
-            spec=WA_SESSION_COMMANDS,
-            handlers=HANDLERS,
-            database=infra.database,
-            outbox=infra.outbox,
-            publisher=infra.publisher,
-            prefetch=settings.prefetch,
-        )
-        await consumer.start()
-        return consumer.stop
+        return await start_consumer(app, WA_SESSION_COMMANDS, HANDLERS, settings)
 
     app.cleanup_ctx.append(background_ctx("sessions", start_sessions))
     app.cleanup_ctx.append(background_ctx("commands", start_commands))

@@ -14,7 +14,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol
+from typing import Any, Protocol, get_args
 
 import structlog
 from prometheus_client import Counter, Gauge
@@ -38,19 +38,7 @@ from wa_session.bridge import BridgeError
 
 log = structlog.get_logger(__name__)
 
-ALL_STATES: tuple[SessionState, ...] = (
-    "starting",
-    "waiting_for_scan",
-    "paired",
-    "restarting",
-    "connected",
-    "reconnecting",
-    "qr_expired",
-    "logged_out",
-    "replaced",
-    "stopped",
-    "failed",
-)
+ALL_STATES: tuple[SessionState, ...] = get_args(SessionState)
 SESSIONS = Gauge("wa_sessions", "Sessions owned by this instance, by state", ["state"])
 RECONNECTS = Counter(
     "wa_reconnects_total", "Reconnects scheduled after a transient close", ["reason"]

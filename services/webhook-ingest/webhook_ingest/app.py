@@ -7,8 +7,13 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from shared.bus import Consumer
-from shared.runtime import INFRA, add_operational_routes, background_ctx, infrastructure_ctx
+from shared.runtime import (
+    INFRA,
+    add_operational_routes,
+    background_ctx,
+    infrastructure_ctx,
+    start_consumer,
+)
 from shared.topology import ALL_QUEUES, EVENT_RECORDER
 from webhook_ingest.company_secrets import CompanySecrets
 from webhook_ingest.delivery import SPOOL_BYTES, Delivery
@@ -63,21 +68,6 @@ def _start_recorder(
     settings: IngestSettings,
 ) -> Callable[[web.Application], Awaitable[Callable[[], Awaitable[None]]]]:
     async def start(app: web.Application) -> Callable[[], Awaitable[None]]:
-        infra = app[INFRA]
-        consumer = Consumer(
-            connection=infra.connection,
-            spec=EVENT_RECORDER,
-            handlers=HANDLERS,
-            database=infra.database,
-            outbox=infra.outbox,
-            publisher=infra.publisher,
-            prefetch=settings.prefetch,
-        )
-        await consumer.start()
-
-        async def stop() -> None:
-            await consumer.stop(settings.shutdown_grace_seconds)
-
-        return stop
+        return await start_consumer(app, EVENT_RECORDER, HANDLERS, settings)
 
     return start
