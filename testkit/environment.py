@@ -15,7 +15,9 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import aio_pika
 import asyncpg
+from sqlalchemy import update
 
 ROOT = Path(__file__).resolve().parent.parent
 PG_ADMIN_DSN = os.environ.get("TEST_PG_ADMIN_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -106,3 +108,26 @@ async def drop_environment(env: TestEnvironment) -> None:
     finally:
         await admin.close()
     rabbitmqctl("delete_vhost", env.name)
+
+
+async def forget_running_sessions(env: TestEnvironment) -> None:
+    """The test database and vhost are shared by the whole run: no WhatsApp session another test
+    left wanted, and no start command it left in the queue, may be picked up by this test's
+    wa-session instances."""
+    from shared.db import Database
+    from shared.models import WaSession
+    from shared.topology import WA_SESSION_COMMANDS, declare_queue
+
+    database = Database(env.database_url, pool_size=1)
+    try:
+        async with database.unit_of_work() as uow:
+            await uow.session.execute(
+                update(WaSession).values(desired_running=False, pending_action=None)
+            )
+            await uow.commit()
+    finally:
+        await database.dispose()
+    connection = await aio_pika.connect(env.amqp_url)
+    async with connection:
+        channel = await connection.channel()
+        await (await declare_queue(channel, WA_SESSION_COMMANDS)).purge()

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import aiohttp
 
-from testkit.environment import ROOT, TEST_SECRETS, TestEnvironment
+from testkit.environment import ROOT, TEST_SECRETS, TestEnvironment, forget_running_sessions
 from testkit.processes import Process, free_port, python_module, wait_http_ok
 
 EMULATOR_MAIN = ROOT / "services" / "wa-session" / "wa-emulator" / "src" / "main.mjs"
@@ -127,6 +127,7 @@ async def running_system(
         **overrides,
     )
     system = RunningSystem(env, urls)
+    await forget_running_sessions(test_env)
     try:
         for name in services:
             system.start_service(name)

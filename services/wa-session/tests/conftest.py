@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from datetime import UTC, datetime
@@ -13,14 +14,14 @@ from typing import Any
 import aio_pika
 import aiohttp
 import pytest
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 
 from shared.bus import Publisher, connect
 from shared.db import Database
 from shared.messages import Envelope, Payload, StartSession
 from shared.models import Connection, WaAuthKey, WaSession
 from shared.topology import ALL_QUEUES, declare_queue
-from testkit.environment import ROOT, TestEnvironment
+from testkit.environment import ROOT, TestEnvironment, forget_running_sessions
 from testkit.processes import Process, eventually, free_port, wait_http_ok
 
 WA_DIR = ROOT / "services" / "wa-session"
@@ -109,12 +110,13 @@ async def start_wa_session(
     test_env: TestEnvironment, database: Database
 ) -> AsyncIterator[Callable[..., Awaitable[WaService]]]:
     started: list[Process] = []
+    await forget_running_sessions(test_env)
 
     async def start(emulator: Emulator, name: str = "wa-session", **env: str) -> WaService:
         port = free_port()
         process = Process(
             name,
-            [str(ROOT / ".venv" / "bin" / "python"), "-m", "wa_session"],
+            [sys.executable, "-m", "wa_session"],
             test_env.env(
                 HTTP_PORT=str(port),
                 INSTANCE_ID=f"{name}-{uuid.uuid4().hex[:6]}",
@@ -133,12 +135,7 @@ async def start_wa_session(
     yield start
     for process in started:
         process.stop()
-    # The test database is shared by the run: no later test's instance may claim these sessions.
-    async with database.unit_of_work() as uow:
-        await uow.session.execute(
-            update(WaSession).values(desired_running=False, pending_action=None)
-        )
-        await uow.commit()
+    await forget_running_sessions(test_env)
 
 
 class Bus:

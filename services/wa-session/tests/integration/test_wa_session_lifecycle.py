@@ -13,7 +13,10 @@ async def test_login_by_pairing_code(start_emulator, start_wa_session, bus, new_
 
     await bus.send(StartSession(session_id=session_id, pairing_phone="79991234567"), session_id)
     code = (await bus.wait_for(session_id, "wa.session.pairing_code"))["code"]
-    status, body = await emulator.call("POST", "/pairing-code", {"code": code})
+    # Typed on the phone whose number the admin gave.
+    status, body = await emulator.call(
+        "POST", "/pairing-code", {"code": code, "phone": "79991234567"}
+    )
     assert status == 200, body
 
     connected = await bus.wait_for(session_id, "wa.session.connected")
