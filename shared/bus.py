@@ -21,7 +21,7 @@ from sqlalchemy import delete, func, select
 
 from shared.db import Database, UnitOfWork
 from shared.messages import Envelope, Payload
-from shared.models import OutboxMessage
+from shared.models import OutboxMessage, ProcessedMessage
 from shared.topology import (
     COMMANDS_EXCHANGE,
     DEAD_EXCHANGE,
@@ -37,6 +37,8 @@ log = structlog.get_logger(__name__)
 Handler = Callable[[Envelope, UnitOfWork], Awaitable[None]]
 
 ATTEMPT_HEADER = "x-attempt"
+# Message ids are kept this long for deduplication: far longer than any retry or redelivery.
+PROCESSED_RETENTION = timedelta(days=7)
 
 
 class PermanentError(Exception):
@@ -154,11 +156,27 @@ class Outbox:
             await uow.commit()
             return len(published)
 
-    async def run_relay(self, interval: float = 2.0) -> None:
+    async def prune_processed(self, older_than: timedelta = PROCESSED_RETENTION) -> int:
+        """Forget handled message ids older than any redelivery or retry could be."""
+        async with self._database.unit_of_work() as uow:
+            result = await uow.session.execute(
+                delete(ProcessedMessage).where(
+                    ProcessedMessage.processed_at < func.now() - older_than
+                )
+            )
+            await uow.commit()
+        return int(getattr(result, "rowcount", 0) or 0)
+
+    async def run_relay(self, interval: float = 2.0, prune_every: float = 3600.0) -> None:
+        next_prune = 0.0
+        loop = asyncio.get_running_loop()
         while True:
             try:
                 while await self.relay_once() > 0:
                     pass
+                if loop.time() >= next_prune:
+                    next_prune = loop.time() + prune_every
+                    await self.prune_processed()
             except asyncio.CancelledError:
                 raise
             except Exception as exc:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 
 import aio_pika
 import pytest
@@ -121,3 +122,28 @@ async def test_a_rolled_back_unit_of_work_publishes_nothing(database: Database):
 
 async def _async(value):
     return value
+
+
+async def test_old_processed_message_ids_are_pruned(broker, database: Database):
+    outbox = Outbox(database, await Publisher.open(broker))
+    old, recent = f"old-{uuid.uuid4()}", f"recent-{uuid.uuid4()}"
+    async with database.unit_of_work() as uow:
+        uow.session.add_all(
+            [
+                ProcessedMessage(
+                    consumer="t", message_id=old, processed_at=datetime.now(UTC) - timedelta(days=8)
+                ),
+                ProcessedMessage(consumer="t", message_id=recent),
+            ]
+        )
+        await uow.commit()
+    assert await outbox.prune_processed() >= 1
+    async with database.unit_of_work() as uow:
+        left = set(
+            await uow.session.scalars(
+                select(ProcessedMessage.message_id).where(
+                    ProcessedMessage.message_id.in_([old, recent])
+                )
+            )
+        )
+    assert left == {recent}
