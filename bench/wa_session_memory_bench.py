@@ -30,10 +30,10 @@ from shared.db import Database
 from shared.messages import Envelope, StartSession
 from shared.models import Connection
 from shared.topology import ALL_QUEUES, EVENTS_EXCHANGE, declare_queue
-from testkit.environment import ROOT, create_environment, drop_environment
+from testkit.environment import create_environment, drop_environment
 from testkit.processes import Process, free_port, python_module, wait_http_ok
+from testkit.system import emulator_command
 
-EMULATOR = ROOT / "services" / "wa-session" / "wa-emulator" / "src" / "main.mjs"
 BATCH = 20
 # Long enough that a QR never rotates between the event and the scan.
 QR_TIMEOUT_MS = "60000"
@@ -116,18 +116,7 @@ async def main(levels: list[int], hold: float) -> None:
     database = Database(env.database_url, pool_size=2)
     emulator = Process(
         "wa-emulator-bench",
-        [
-            "node",
-            str(EMULATOR),
-            "--host",
-            "127.0.0.1",
-            "--ws-port",
-            "0",
-            "--control-port",
-            "0",
-            "--qr-timeout-ms",
-            QR_TIMEOUT_MS,
-        ],
+        emulator_command("--qr-timeout-ms", QR_TIMEOUT_MS),
         env={"PATH": os.environ["PATH"], "WA_EMULATOR_LOG_LEVEL": "warn"},
     )
     service: Process | None = None

@@ -47,8 +47,9 @@ class WhatsAppEmulator:
             return payload
 
 
-def start_whatsapp_emulator(refs: int = 6, qr_timeout_ms: int | None = None) -> WhatsAppEmulator:
-    args = [
+def emulator_command(*options: str) -> list[str]:
+    """The WhatsApp emulator on free loopback ports; it announces them on its first line."""
+    return [
         "node",
         str(EMULATOR_MAIN),
         "--host",
@@ -57,9 +58,12 @@ def start_whatsapp_emulator(refs: int = 6, qr_timeout_ms: int | None = None) -> 
         "0",
         "--control-port",
         "0",
-        "--refs",
-        str(refs),
+        *options,
     ]
+
+
+def start_whatsapp_emulator(refs: int = 6, qr_timeout_ms: int | None = None) -> WhatsAppEmulator:
+    args = emulator_command("--refs", str(refs))
     if qr_timeout_ms is not None:
         args += ["--qr-timeout-ms", str(qr_timeout_ms)]
     process = Process("wa-emulator", args, dict(os.environ))

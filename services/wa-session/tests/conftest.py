@@ -23,6 +23,7 @@ from shared.models import Connection, WaAuthKey, WaSession
 from shared.topology import ALL_QUEUES, declare_queue
 from testkit.environment import ROOT, TestEnvironment, forget_running_sessions
 from testkit.processes import Process, eventually, free_port, wait_http_ok
+from testkit.system import emulator_command
 
 WA_DIR = ROOT / "services" / "wa-session"
 NODE_PACKAGES = (WA_DIR / "bridge", WA_DIR / "wa-emulator")
@@ -74,17 +75,7 @@ def start_emulator(node_packages: None) -> Iterator[Callable[..., Emulator]]:
     def start(*args: str) -> Emulator:
         process = Process(
             "wa-emulator",
-            [
-                "node",
-                str(WA_DIR / "wa-emulator" / "src" / "main.mjs"),
-                "--host",
-                "127.0.0.1",
-                "--ws-port",
-                "0",
-                "--control-port",
-                "0",
-                *args,
-            ],
+            emulator_command(*args),
             env={"PATH": os.environ["PATH"], "WA_EMULATOR_LOG_LEVEL": "warn"},
         )
         started.append(process)
