@@ -8,10 +8,13 @@ the rendered image instead.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
 from urllib.parse import parse_qs, urlsplit
 
 import aio_pika
 import aiohttp
+import jwt
 import socketio
 from sqlalchemy import select
 
@@ -77,12 +80,25 @@ async def test_redirect_to_active_salons(
             ).all()
         assert {status for status, _ in companies} == {IntegrationStatus.ACTIVE}
         assert all(phone for _, phone in companies)
+
+        # One correlation id, the connection's, follows the onboarding through every service.
+        connection_id = jwt.decode(token, options={"verify_signature": False})["sub"]
+        for service in ("gateway", "wa-session", "activation"):
+            assert _logged_with(system, service, connection_id), service
     except (TimeoutError, AssertionError):
         print(log_tail(system))
         raise
     finally:
         await browser.disconnect()
         await connection.close()
+
+
+def _logged_with(system: RunningSystem, service: str, correlation_id: str) -> bool:
+    for line in system.processes[service].logs().splitlines():
+        with contextlib.suppress(ValueError):
+            if json.loads(line).get("correlation_id") == correlation_id:
+                return True
+    return False
 
 
 def _collector(into: list[dict[str, object]]):  # type: ignore[no-untyped-def]

@@ -7,6 +7,8 @@ import re
 import uuid
 from typing import Any
 
+import structlog
+
 from gateway import tokens
 from gateway.onboarding import Snapshot, snapshot
 from shared.messages import RetryActivation, StartSession
@@ -61,6 +63,8 @@ async def authenticate(infra: Infrastructure, token: str | None, secret: str) ->
             claims = await tokens.verify(uow.session, token, secret)
         except tokens.InvalidToken as exc:
             raise token_refused(exc.reason) from None
+    # Everything this request or socket event logs carries the onboarding's correlation id.
+    structlog.contextvars.bind_contextvars(correlation_id=str(claims.connection_id))
     return claims.connection_id
 
 

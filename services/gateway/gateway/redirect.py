@@ -46,7 +46,7 @@ async def yclients_redirect(request: web.Request) -> web.StreamResponse:
         await uow.commit()
     log.info(
         "connection opened",
-        connection_id=str(opened.connection_id),
+        correlation_id=str(opened.connection_id),
         salon_ids=opened.claimed,
         left_as_they_are=[salon.id for salon in opened.untouched],
     )

@@ -81,6 +81,11 @@ def backoff_delay(attempt: int) -> float:
     return round(min(BACKOFF_CAP, jittered), 2)
 
 
+def _session_log(live: LiveSession) -> Any:
+    """A logger bound to the session (its id is the connection id: the correlation id)."""
+    return log.bind(session_id=str(live.id), correlation_id=str(live.id))
+
+
 class SessionManager:
     def __init__(self, database: Database, outbox: Outbox, instance_id: str) -> None:
         self._database = database
@@ -142,7 +147,7 @@ class SessionManager:
             del self._live[live.id]
         live.closing = "fenced"
         self._cancel_retry(live)
-        log.warning("lease lost; closing the session", session_id=str(live.id))
+        _session_log(live).warning("lease lost; closing the session")
         if live.socket:
             await self._bridge_call("close", live)
 
@@ -229,7 +234,7 @@ class SessionManager:
             )
 
     async def _on_closed(self, live: LiveSession, reason: str, code: Any, message: str) -> None:
-        log.info("session closed", session_id=str(live.id), code=code, close_reason=reason)
+        _session_log(live).info("session closed", code=code, close_reason=reason)
         if live.closing in ("handover", "fenced"):
             return
         if live.closing == "logout" or reason == "logged_out":
@@ -313,7 +318,7 @@ class SessionManager:
         try:
             await self._command(cmd, live)
         except BridgeError as exc:
-            log.warning("bridge command failed", cmd=cmd, session_id=str(live.id), error=str(exc))
+            _session_log(live).warning("bridge command failed", cmd=cmd, error=str(exc))
 
     # --- persistence --------------------------------------------------------------------------
 
@@ -381,7 +386,7 @@ class SessionManager:
         live.state = state
         if release and self._live.get(live.id) is live:
             del self._live[live.id]
-        log.info("session state", session_id=str(live.id), state=state, seq=seq, reason=reason)
+        _session_log(live).info("session state", state=state, seq=seq, reason=reason)
         try:
             await self._outbox.flush(uow)
         except Exception as exc:
