@@ -20,7 +20,8 @@ from pydantic import ValidationError
 from sqlalchemy import delete, func, select
 
 from shared.db import Database, UnitOfWork
-from shared.messages import Envelope, Payload
+from shared.messages import Envelope, Payload, utcnow
+from shared.metrics import MESSAGE_LAG_SECONDS, MESSAGES_CONSUMED, MESSAGES_PUBLISHED
 from shared.models import OutboxMessage, ProcessedMessage
 from shared.topology import (
     COMMANDS_EXCHANGE,
@@ -90,6 +91,7 @@ class Publisher:
         await self._exchanges[exchange].publish(
             to_amqp(envelope, headers), routing_key=routing_key, mandatory=True, timeout=timeout
         )
+        MESSAGES_PUBLISHED.labels(exchange, envelope.type).inc()
 
     async def publish_message(
         self, exchange: str, message: aio_pika.Message, routing_key: str
@@ -257,6 +259,9 @@ class Consumer:
         if handler is None:
             await message.ack()
             return
+        MESSAGE_LAG_SECONDS.labels(self._spec.name).observe(
+            max(0.0, (utcnow() - envelope.time).total_seconds())
+        )
         attempt = int(str((message.headers or {}).get(ATTEMPT_HEADER, 0) or 0)) + 1
         with structlog.contextvars.bound_contextvars(
             message_id=envelope.id,
@@ -266,8 +271,10 @@ class Consumer:
         ):
             try:
                 async with self._database.unit_of_work() as uow:
+                    outcome = "duplicate"
                     if await uow.claim_message(self._spec.name, envelope.id):
                         await handler(envelope, uow)
+                        outcome = "handled"
                     await uow.commit()
                 await self._outbox.flush(uow)
             except (PermanentError, ValidationError) as exc:
@@ -283,6 +290,7 @@ class Consumer:
                 return
             await message.ack()
             self.handled += 1
+            MESSAGES_CONSUMED.labels(self._spec.name, envelope.type, outcome).inc()
 
     async def _retry(
         self,
@@ -291,6 +299,7 @@ class Consumer:
         attempt: int,
         exc: Exception,
     ) -> None:
+        MESSAGES_CONSUMED.labels(self._spec.name, envelope.type, "failed").inc()
         if attempt >= self._spec.max_attempts:
             log.error("giving up after attempts", attempts=attempt, error=repr(exc))
             await self._dead_letter(message, repr(exc))

@@ -6,16 +6,19 @@ from __future__ import annotations
 
 import asyncio
 import sys
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
 
 import structlog
 from aio_pika.abc import AbstractRobustConnection
 from aiohttp import web
+from aiohttp.typedefs import Handler as HttpHandler
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 
 from shared.bus import Consumer, Handler, Outbox, Publisher, connect
 from shared.db import Database
+from shared.metrics import HTTP_REQUESTS, HTTP_SECONDS
 from shared.settings import CommonSettings
 from shared.topology import QueueSpec, declare_queue
 
@@ -169,7 +172,27 @@ async def metrics(_request: web.Request) -> web.Response:
     return response
 
 
+@web.middleware
+async def http_metrics(request: web.Request, handler: HttpHandler) -> web.StreamResponse:
+    """Count every answer by route (the pattern, never the path with its secrets) and status."""
+    route = request.match_info.route.resource
+    name = route.canonical if route is not None else "unmatched"
+    started = time.perf_counter()
+    status = 500
+    try:
+        response = await handler(request)
+        status = response.status
+        return response
+    except web.HTTPException as exc:
+        status = exc.status
+        raise
+    finally:
+        HTTP_REQUESTS.labels(request.method, name, str(status)).inc()
+        HTTP_SECONDS.labels(name).observe(time.perf_counter() - started)
+
+
 def add_operational_routes(app: web.Application) -> None:
+    app.middlewares.append(http_metrics)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", metrics)

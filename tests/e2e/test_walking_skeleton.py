@@ -85,12 +85,30 @@ async def test_redirect_to_active_salons(
         connection_id = jwt.decode(token, options={"verify_signature": False})["sub"]
         for service in ("gateway", "wa-session", "activation"):
             assert _logged_with(system, service, connection_id), service
+
+        # What the operators watch: installs by outcome, requests by route, events in, queue lag.
+        activation_metrics = await _metrics(system, "activation")
+        assert 'activation_installs_total{outcome="installed"} 2.0' in activation_metrics
+        assert 'aiadmin_message_lag_seconds_count{queue="activation.inbox"}' in activation_metrics
+        gateway_metrics = await _metrics(system, "gateway")
+        assert (
+            'aiadmin_http_requests_total{method="GET",route="/auth/yclients/redirect",'
+            'status="302"} 1.0' in gateway_metrics
+        )
+        assert 'aiadmin_messages_consumed_total{outcome="handled",queue="gateway.relay"' in (
+            gateway_metrics
+        )
     except (TimeoutError, AssertionError):
         print(log_tail(system))
         raise
     finally:
         await browser.disconnect()
         await connection.close()
+
+
+async def _metrics(system: RunningSystem, service: str) -> str:
+    async with aiohttp.ClientSession() as http, http.get(f"{system.urls[service]}/metrics") as r:
+        return await r.text()
 
 
 def _logged_with(system: RunningSystem, service: str, correlation_id: str) -> bool:

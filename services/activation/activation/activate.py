@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import structlog
+from prometheus_client import Counter
 from sqlalchemy import select
 
 from activation.credentials import api_key_for, api_key_hash_for, new_webhook_secret
@@ -30,6 +31,11 @@ from shared.models import ActivationAttempt, Company, Connection, IntegrationSta
 from shared.yclients import AlreadyInstalled, YClientsError
 
 log = structlog.get_logger(__name__)
+INSTALLS = Counter(
+    "activation_installs_total",
+    "Install calls to YClients by outcome (installed, already_installed, transient, rejected)",
+    ["outcome"],
+)
 
 CHANNELS = ["whatsapp"]
 # Installed on YClients' side: nothing to install again.
@@ -213,6 +219,7 @@ async def activate_salon(
             if exc.transient:
                 attempt.outcome = "transient"
                 await uow.commit()
+                INSTALLS.labels(attempt.outcome).inc()
                 raise
             attempt.outcome = "rejected"
             message = refusal_message(company, exc)
@@ -220,6 +227,7 @@ async def activate_salon(
             company.activation_error = message
             company.updated_at = now()
             await uow.commit()
+            INSTALLS.labels(attempt.outcome).inc()
             log.warning("yclients refused the installation", status=exc.status, reason=exc.message)
             return Refusal(salon_id, message)
         moment = now()
@@ -231,6 +239,7 @@ async def activate_salon(
         company.activation_error = None
         company.updated_at = moment
         await uow.commit()
+        INSTALLS.labels(attempt.outcome).inc()
         log.info("salon activated", outcome=attempt.outcome)
         return None
 
