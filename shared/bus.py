@@ -96,7 +96,9 @@ class Publisher:
     async def publish_message(
         self, exchange: str, message: aio_pika.Message, routing_key: str
     ) -> None:
-        await self._exchanges[exchange].publish(message, routing_key=routing_key, mandatory=True)
+        # "" is the default exchange: straight to the queue named by the routing key.
+        target = self._channel.default_exchange if exchange == "" else self._exchanges[exchange]
+        await target.publish(message, routing_key=routing_key, mandatory=True)
 
     async def send(self, payload: Payload, correlation_id: str) -> Envelope:
         envelope = Envelope.wrap(payload, correlation_id)

@@ -39,7 +39,14 @@ async def list_connections(database: Database) -> str:
     async with database.unit_of_work() as uow:
         rows = (
             await uow.session.execute(
-                select(Connection, WaSession.state, Company.id, Company.integration_status)
+                select(
+                    Connection.id,
+                    Connection.status,
+                    Connection.consented_at,
+                    WaSession.state,
+                    Company.id,
+                    Company.integration_status,
+                )
                 .outerjoin(WaSession, WaSession.id == Connection.id)
                 .outerjoin(Company, Company.connection_id == Connection.id)
                 .order_by(Connection.created_at.desc())
@@ -47,8 +54,8 @@ async def list_connections(database: Database) -> str:
         ).all()
     return _table(
         [
-            (c.id, c.status, c.consented_at.isoformat(timespec="seconds"), state, salon, status)
-            for c, state, salon, status in rows
+            (conn, status, consented.isoformat(timespec="seconds"), state, salon, integration)
+            for conn, status, consented, state, salon, integration in rows
         ],
         ("connection", "status", "consented", "whatsapp", "salon", "integration"),
     )
@@ -56,14 +63,21 @@ async def list_connections(database: Database) -> str:
 
 async def list_sessions(database: Database) -> str:
     async with database.unit_of_work() as uow:
-        sessions = (
-            await uow.session.scalars(select(WaSession).order_by(WaSession.updated_at))
+        rows = (
+            await uow.session.execute(
+                select(
+                    WaSession.id,
+                    WaSession.state,
+                    WaSession.phone,
+                    WaSession.owner,
+                    WaSession.epoch,
+                    WaSession.lease_expires_at,
+                    WaSession.reason,
+                ).order_by(WaSession.updated_at)
+            )
         ).all()
     return _table(
-        [
-            (s.id, s.state, s.phone, s.owner, s.epoch, s.lease_expires_at, s.reason)
-            for s in sessions
-        ],
+        [tuple(row) for row in rows],
         ("session", "state", "phone", "owner", "epoch", "lease until", "reason"),
     )
 
