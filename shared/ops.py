@@ -159,7 +159,7 @@ def parser() -> argparse.ArgumentParser:
     commands.add_parser("sessions", help="WhatsApp sessions, owners and leases")
     commands.add_parser("dead", help="messages waiting in dead-letter queues")
     redrive_cmd = commands.add_parser("redrive", help="move dead-lettered messages back")
-    redrive_cmd.add_argument("queue", choices=[spec.name for spec in ALL_QUEUES])
+    redrive_cmd.add_argument("queue", help="e.g. " + ", ".join(spec.name for spec in ALL_QUEUES))
     redrive_cmd.add_argument("--limit", type=int, default=1000)
     logout_cmd = commands.add_parser("logout", help="force a WhatsApp session to log out")
     logout_cmd.add_argument("session_id")

@@ -12,7 +12,7 @@ import aio_pika
 from shared.db import Database
 from shared.messages import Envelope, LogoutSession, SessionConnected
 from shared.models import Company, Connection, WaSession
-from shared.topology import ALL_QUEUES, GATEWAY_RELAY, WA_SESSION_COMMANDS, declare_queue
+from shared.topology import ALL_QUEUES, WA_SESSION_COMMANDS, QueueSpec, declare_queue, events
 from testkit.environment import TestEnvironment
 from testkit.processes import eventually
 
@@ -52,23 +52,35 @@ async def test_redrives_dead_letters_and_forces_a_logout(test_env: TestEnvironme
         channel = await connection.channel()
         for spec in ALL_QUEUES:
             await declare_queue(channel, spec)
-        relay = await channel.declare_queue(GATEWAY_RELAY.name, passive=True)
-        commands = await channel.declare_queue(WA_SESSION_COMMANDS.name, passive=True)
-        await relay.purge()
-        await commands.purge()
-
+        # A queue of this test's own, so no other test's consumer can take the message first.
+        spec = QueueSpec(f"test.redrive.{uuid.uuid4().hex[:8]}", events("test.nothing"))
+        queue = await declare_queue(channel, spec)
         envelope = Envelope.wrap(SessionConnected(session_id="s", phone="7"), "c")
         await channel.default_exchange.publish(
             aio_pika.Message(body=envelope.to_bytes(), message_id=envelope.id),
-            routing_key=GATEWAY_RELAY.dead_queue,
+            routing_key=spec.dead_queue,
         )
-        dead = dict(line.split() for line in ops(test_env, "dead").splitlines()[1:])
-        assert dead[GATEWAY_RELAY.dead_queue] == "1"
-        assert "moved 1 message(s)" in ops(test_env, "redrive", GATEWAY_RELAY.name)
-        redriven = await eventually(lambda: relay.get(fail=False), timeout=10)
+        dead = await channel.declare_queue(spec.dead_queue, passive=True)
+        assert dead.declaration_result.message_count == 1
+        assert "moved 1 message(s)" in ops(test_env, "redrive", spec.name)
+        redriven = await eventually(lambda: queue.get(fail=False), timeout=10)
         assert Envelope.from_bytes(redriven.body).id == envelope.id
+        listed = dict(line.split() for line in ops(test_env, "dead").splitlines()[1:])
+        assert set(listed) == {s.dead_queue for s in ALL_QUEUES}
 
+        commands = await channel.declare_queue(WA_SESSION_COMMANDS.name, passive=True)
         session_id = str(uuid.uuid4())
         assert "logout requested" in ops(test_env, "logout", session_id)
-        command = await eventually(lambda: commands.get(fail=False), timeout=10)
-        assert Envelope.from_bytes(command.body).parse(LogoutSession).session_id == session_id
+
+        async def logout_command() -> LogoutSession | None:
+            message = await commands.get(fail=False)
+            if message is None:
+                return None
+            await message.ack()
+            command = Envelope.from_bytes(message.body)
+            if command.type != LogoutSession.message_type:
+                return None
+            parsed = command.parse(LogoutSession)
+            return parsed if parsed.session_id == session_id else None
+
+        await eventually(logout_command, timeout=10)
