@@ -13,6 +13,7 @@ from urllib.parse import quote
 
 import aio_pika
 import pytest
+from yclients_sandbox.config import UserConfig
 from yclients_sandbox.redirect import build_redirect_url, user_payload
 
 from shared.bus import Publisher, connect
@@ -39,7 +40,7 @@ class GatewayProcess:
         self, salon_ids: Sequence[int], ids_form: str = "auto", salon_name: str = "Салон «Ромашка»"
     ) -> str:
         """The URL YClients opens after "Подключить", signed with the partner token."""
-        user = user_payload(_SandboxUser(), salon_name)
+        user = user_payload(UserConfig(), salon_name)
         return build_redirect_url(
             f"{self.url}/auth/yclients/redirect",
             salon_ids,
@@ -57,16 +58,6 @@ class GatewayProcess:
     def url_with(self, path: str, params: Sequence[tuple[str, str]]) -> str:
         query = "&".join(f"{quote(k, safe='[]')}={quote(v, safe='')}" for k, v in params)
         return f"{self.url}{path}?{query}"
-
-
-@dataclass(frozen=True)
-class _SandboxUser:
-    id: int = 1209543
-    name: str = "Анна Смирнова"
-    phone: str = "79161234567"
-    email: str = "anna@salon.test"
-    is_approved: bool = True
-    avatar: str = ""
 
 
 async def start_gateway(test_env: TestEnvironment, name: str, **env: str) -> GatewayProcess:
