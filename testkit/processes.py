@@ -58,6 +58,17 @@ class Process:
         if self.popen.poll() is None:
             os.killpg(self.popen.pid, sig)
 
+    async def terminate(self, timeout: float = 30.0) -> tuple[int | None, float]:
+        """SIGTERM, then wait for the process to exit by itself: its exit code (None if it did
+        not exit within ``timeout``) and how many seconds that took."""
+        started = time.monotonic()
+        self.signal(signal.SIGTERM)
+        try:
+            code: int | None = await asyncio.to_thread(self.popen.wait, timeout)
+        except subprocess.TimeoutExpired:
+            code = None
+        return code, time.monotonic() - started
+
     def kill(self) -> None:
         self.signal(signal.SIGKILL)
         self.popen.wait(timeout=10)
