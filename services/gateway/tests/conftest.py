@@ -6,19 +6,22 @@ from __future__ import annotations
 import itertools
 import os
 import random
-from collections.abc import AsyncIterator, Sequence
+from collections import defaultdict
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
 import aio_pika
 import pytest
+import socketio
+from gateway.realtime import NAMESPACE
 from yclients_sandbox.config import UserConfig
 from yclients_sandbox.redirect import build_redirect_url, user_payload
 
 from shared.bus import Publisher, connect
 from testkit.environment import TEST_SECRETS, TestEnvironment
-from testkit.processes import Process, free_port, python_module, wait_http_ok
+from testkit.processes import Process, eventually, free_port, python_module, wait_http_ok
 
 PARTNER_TOKEN = TEST_SECRETS["YCLIENTS_PARTNER_TOKEN"]
 JWT_SECRET = TEST_SECRETS["JWT_SECRET"]
@@ -60,8 +63,10 @@ class GatewayProcess:
         return f"{self.url}{path}?{query}"
 
 
-async def start_gateway(test_env: TestEnvironment, name: str, **env: str) -> GatewayProcess:
-    port = free_port()
+async def start_gateway(
+    test_env: TestEnvironment, name: str, port: int | None = None, **env: str
+) -> GatewayProcess:
+    port = port or free_port()
     process = python_module(
         name,
         "gateway",
@@ -81,6 +86,23 @@ async def gateway(test_env: TestEnvironment) -> AsyncIterator[GatewayProcess]:
     running = await start_gateway(test_env, "gateway-a")
     yield running
     running.process.stop()
+
+
+@pytest.fixture
+async def start_gateway_process(
+    test_env: TestEnvironment,
+) -> AsyncIterator[Callable[..., Awaitable[GatewayProcess]]]:
+    """Start gateway processes of one's own (to stop them mid-test); all are stopped afterwards."""
+    started: list[GatewayProcess] = []
+
+    async def start(name: str, port: int | None = None) -> GatewayProcess:
+        running = await start_gateway(test_env, name, port)
+        started.append(running)
+        return running
+
+    yield start
+    for running in started:
+        running.process.stop()
 
 
 @pytest.fixture(scope="session")
@@ -123,6 +145,55 @@ def screenshots_dir() -> str:
     path = os.path.join(os.path.dirname(__file__), "..", "..", "..", "var", "screenshots")
     os.makedirs(path, exist_ok=True)
     return os.path.normpath(path)
+
+
+class Browser:
+    """A Socket.IO client that records every server event it gets."""
+
+    def __init__(self, reconnection: bool = False) -> None:
+        # A page's client reconnects by itself (reconnection=True), quickly in tests.
+        self.client = socketio.AsyncClient(
+            reconnection=reconnection, reconnection_delay=0.2, reconnection_delay_max=1
+        )
+        self.received: dict[str, list[Any]] = defaultdict(list)
+        self.client.on("*", self._record, namespace=NAMESPACE)
+        self.client.on("connect_error", self._refused, namespace=NAMESPACE)
+
+    async def _refused(self, data: Any = None) -> None:
+        self.received["connect_error"].append(data)
+
+    async def _record(self, event: str, data: Any = None) -> None:
+        self.received[event].append(data)
+
+    async def connect(self, url: str, token: str | None, origin: str | None = None) -> None:
+        await self.client.connect(
+            url,
+            headers={"Origin": origin} if origin else {},
+            namespaces=[NAMESPACE],
+            auth={"token": token} if token is not None else None,
+            transports=["websocket"],
+            wait_timeout=10,
+        )
+
+    async def wait_for(self, event: str, count: int = 1, timeout: float = 10) -> list[Any]:
+        async def probe() -> list[Any] | None:
+            got = self.received.get(event, [])
+            return got if len(got) >= count else None
+
+        return await eventually(probe, timeout=timeout)
+
+
+@pytest.fixture
+async def browsers() -> AsyncIterator[Any]:
+    opened: list[Browser] = []
+
+    def new(reconnection: bool = False) -> Browser:
+        opened.append(Browser(reconnection))
+        return opened[-1]
+
+    yield new
+    for browser in opened:
+        await browser.client.disconnect()
 
 
 @pytest.fixture

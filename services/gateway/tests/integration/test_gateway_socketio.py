@@ -6,10 +6,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import uuid
-from collections import defaultdict
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import aiohttp
 import jwt
@@ -30,52 +27,6 @@ from shared.messages import (
 from testkit.processes import eventually
 
 NAMESPACE = "/marketplace"
-
-
-class Browser:
-    """A Socket.IO client that records every server event it gets."""
-
-    def __init__(self) -> None:
-        self.client = socketio.AsyncClient(reconnection=False)
-        self.received: dict[str, list[Any]] = defaultdict(list)
-        self.client.on("*", self._record, namespace=NAMESPACE)
-        self.client.on("connect_error", self._refused, namespace=NAMESPACE)
-
-    async def _refused(self, data: Any = None) -> None:
-        self.received["connect_error"].append(data)
-
-    async def _record(self, event: str, data: Any = None) -> None:
-        self.received[event].append(data)
-
-    async def connect(self, url: str, token: str | None, origin: str | None = None) -> None:
-        await self.client.connect(
-            url,
-            headers={"Origin": origin} if origin else {},
-            namespaces=[NAMESPACE],
-            auth={"token": token} if token is not None else None,
-            transports=["websocket"],
-            wait_timeout=10,
-        )
-
-    async def wait_for(self, event: str, count: int = 1, timeout: float = 10) -> list[Any]:
-        async def probe() -> list[Any] | None:
-            got = self.received.get(event, [])
-            return got if len(got) >= count else None
-
-        return await eventually(probe, timeout=timeout)
-
-
-@pytest.fixture
-async def browsers() -> AsyncIterator[Any]:
-    opened: list[Browser] = []
-
-    def new() -> Browser:
-        opened.append(Browser())
-        return opened[-1]
-
-    yield new
-    for browser in opened:
-        await browser.client.disconnect()
 
 
 async def _onboard(gateway, salon_ids: list[int]) -> tuple[str, str]:
