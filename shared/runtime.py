@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
 
 import structlog
+import uvloop
 from aio_pika.abc import AbstractRobustConnection
 from aiohttp import web
 from aiohttp.typedefs import Handler as HttpHandler
@@ -207,4 +208,6 @@ def run(app: web.Application, settings: CommonSettings) -> None:
         print=None,
         access_log=None,
         shutdown_timeout=settings.shutdown_grace_seconds,
+        reuse_port=settings.http_reuse_port or None,
+        loop=uvloop.new_event_loop(),
     )

@@ -48,6 +48,9 @@ class CommonSettings(BaseSettings):
     log_level: str = Field("INFO", alias="LOG_LEVEL")
     http_host: str = Field("127.0.0.1", alias="HTTP_HOST")
     http_port: int = Field(8080, alias="HTTP_PORT")
+    # Several processes of one service on one host may share the port; the kernel spreads
+    # connections among them.
+    http_reuse_port: bool = Field(False, alias="HTTP_REUSE_PORT")
     prefetch: Annotated[int, Field(ge=1, le=1000)] = Field(32, alias="AMQP_PREFETCH")
     shutdown_grace_seconds: float = Field(10.0, alias="SHUTDOWN_GRACE_SECONDS")
 
