@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import builtins
 import uuid
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any, ClassVar, Literal, TypeVar
 
+import orjson
 from pydantic import BaseModel, ConfigDict, Field
 
 
@@ -65,6 +67,31 @@ class Envelope(BaseModel):
 
     def to_bytes(self) -> bytes:
         return self.model_dump_json().encode()
+
+    @staticmethod
+    def serialize(
+        *,
+        message_id: str,
+        message_type: str,
+        correlation_id: str,
+        time: datetime,
+        payload: Mapping[str, Any],
+    ) -> bytes:
+        """The JSON of an envelope around an already checked, JSON-ready payload.
+
+        For hot paths: no model is built or validated, so it costs a fraction of
+        ``wrap(...).to_bytes()``; ``from_bytes`` reads the result like any other envelope.
+        """
+        return orjson.dumps(
+            {
+                "id": message_id,
+                "type": message_type,
+                "version": 1,
+                "time": time,
+                "correlation_id": correlation_id,
+                "payload": payload,
+            }
+        )
 
     @classmethod
     def from_bytes(cls, body: bytes) -> Envelope:
@@ -198,7 +225,7 @@ class LifecycleReceived(Event):
     body: dict[str, Any]
 
     def routing_key(self) -> str:
-        return f"{self.message_type}.{_token(self.event)}"
+        return lifecycle_routing_key(self.event)
 
 
 class EntityReceived(Event):
@@ -214,7 +241,15 @@ class EntityReceived(Event):
     body: dict[str, Any]
 
     def routing_key(self) -> str:
-        return f"{self.message_type}.{_token(self.resource)}.{_token(self.status)}"
+        return entity_routing_key(self.resource, self.status)
+
+
+def lifecycle_routing_key(event: str) -> str:
+    return f"{LifecycleReceived.message_type}.{_token(event)}"
+
+
+def entity_routing_key(resource: str, status: str) -> str:
+    return f"{EntityReceived.message_type}.{_token(resource)}.{_token(status)}"
 
 
 def _token(word: str) -> str:

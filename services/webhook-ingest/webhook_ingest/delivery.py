@@ -18,9 +18,8 @@ from typing import Literal
 import structlog
 from prometheus_client import Counter, Gauge
 
-from shared.bus import Publisher
+from shared.bus import Publisher, SerializedMessage
 from shared.topology import EVENTS_EXCHANGE
-from webhook_ingest.events import Outgoing
 from webhook_ingest.spool import Spool, read_segment
 
 log = structlog.get_logger(__name__)
@@ -54,7 +53,7 @@ class Delivery:
         self._max_in_flight = max_in_flight
         self._in_flight = 0
 
-    async def deliver(self, messages: list[Outgoing]) -> Literal["published", "spooled"]:
+    async def deliver(self, messages: list[SerializedMessage]) -> Literal["published", "spooled"]:
         """Returns only once every message is confirmed by the broker or fsynced in the spool."""
         if self._broker_up() and self._has_room(len(messages)) and not self._spool.has_pending():
             self._in_flight += len(messages)
@@ -75,18 +74,8 @@ class Delivery:
         # A batch larger than the limit still goes to the broker when nothing else waits.
         return self._in_flight == 0 or self._in_flight + count <= self._max_in_flight
 
-    async def _publish(self, messages: list[Outgoing], timeout: float) -> None:
-        await asyncio.gather(
-            *(
-                self._publisher.publish_envelope(
-                    message.envelope,
-                    exchange=EVENTS_EXCHANGE,
-                    routing_key=message.routing_key,
-                    timeout=timeout,
-                )
-                for message in messages
-            )
-        )
+    async def _publish(self, messages: list[SerializedMessage], timeout: float) -> None:
+        await self._publisher.publish_serialized(EVENTS_EXCHANGE, messages, timeout)
 
     async def forward_spool(self) -> int:
         """Publish what the spool holds; a sealed file goes only when all of it is confirmed."""
@@ -95,7 +84,7 @@ class Delivery:
         await self._spool.seal()
         forwarded = 0
         for segment in self._spool.sealed():
-            batch: list[Outgoing] = []
+            batch: list[SerializedMessage] = []
             for message in read_segment(segment):
                 batch.append(message)
                 if len(batch) >= FORWARD_BATCH:

@@ -3,32 +3,42 @@
 YClients' retries send the same body again, so the deduplication key is a hash of the event's
 canonical JSON and the envelope id is derived from it: a retry, a re-forwarded spool line and a
 broker redelivery are all the same message, recorded once.
+
+This is the hot path of every webhook, so the envelope is serialized straight from the checked
+body (``Envelope.serialize``) rather than through the payload models; a unit test holds the
+result to ``LifecycleReceived`` and ``EntityReceived``.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 import uuid
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from shared.messages import EntityReceived, Envelope, LifecycleReceived
-from webhook_ingest.parsing import EntityBody, Kind, LifecycleBody
+import orjson
+
+from shared.bus import SerializedMessage
+from shared.messages import (
+    EntityReceived,
+    Envelope,
+    LifecycleReceived,
+    entity_routing_key,
+    lifecycle_routing_key,
+)
+from webhook_ingest.parsing import TOO_DEEP, EntityBody, Kind, LifecycleBody
+from webhook_ingest.rejections import Rejected
 
 # Fixed forever: changing it would make old and new copies of one event look different.
 _ENVELOPE_NAMESPACE = uuid.UUID("6f1d3c5e-2b7a-4e0f-9a51-8c3d2e4f6a70")
 
 
-@dataclass(frozen=True)
-class Outgoing:
-    routing_key: str
-    envelope: Envelope
-
-
 def canonical_json(body: dict[str, Any]) -> bytes:
-    return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    try:
+        return orjson.dumps(body, option=orjson.OPT_SORT_KEYS)
+    except orjson.JSONEncodeError:
+        # orjson writes at most 254 levels; the envelope adds two more (see _message).
+        raise Rejected(422, "invalid_body", TOO_DEEP) from None
 
 
 def dedup_key(kind: Kind, body: dict[str, Any]) -> str:
@@ -46,31 +56,66 @@ def without_token(document: dict[str, Any]) -> dict[str, Any]:
 
 def lifecycle_message(
     parsed: LifecycleBody, document: dict[str, Any], received_at: datetime
-) -> Outgoing:
+) -> SerializedMessage:
     body = without_token(document)
     key = dedup_key(Kind.LIFECYCLE, body)
-    payload = LifecycleReceived(
-        dedup_key=key,
-        salon_id=parsed.salon_id,
-        application_id=parsed.application_id,
-        event=parsed.event,
-        received_at=received_at,
-        body=body,
+    payload = {
+        "dedup_key": key,
+        "salon_id": parsed.salon_id,
+        "application_id": parsed.application_id,
+        "event": parsed.event,
+        "received_at": received_at,
+        "body": body,
+    }
+    return _message(
+        LifecycleReceived.message_type,
+        lifecycle_routing_key(parsed.event),
+        f"salon-{parsed.salon_id}",
+        payload,
+        received_at,
     )
-    envelope = Envelope.wrap(payload, f"salon-{parsed.salon_id}", message_id=message_id(key))
-    return Outgoing(payload.routing_key(), envelope)
 
 
-def entity_message(parsed: EntityBody, document: dict[str, Any], received_at: datetime) -> Outgoing:
+def entity_message(
+    parsed: EntityBody, document: dict[str, Any], received_at: datetime
+) -> SerializedMessage:
     key = dedup_key(Kind.ENTITY, document)
-    payload = EntityReceived(
-        dedup_key=key,
-        company_id=parsed.company_id,
-        resource=parsed.resource,
-        resource_id=parsed.resource_id,
-        status=parsed.status,
-        received_at=received_at,
-        body=document,
+    payload = {
+        "dedup_key": key,
+        "company_id": parsed.company_id,
+        "resource": parsed.resource,
+        "resource_id": parsed.resource_id,
+        "status": parsed.status,
+        "received_at": received_at,
+        "body": document,
+    }
+    return _message(
+        EntityReceived.message_type,
+        entity_routing_key(parsed.resource, parsed.status),
+        f"salon-{parsed.company_id}",
+        payload,
+        received_at,
     )
-    envelope = Envelope.wrap(payload, f"salon-{parsed.company_id}", message_id=message_id(key))
-    return Outgoing(payload.routing_key(), envelope)
+
+
+def _message(
+    message_type: str,
+    routing_key: str,
+    correlation_id: str,
+    payload: dict[str, Any],
+    received_at: datetime,
+) -> SerializedMessage:
+    envelope_id = message_id(payload["dedup_key"])
+    try:
+        body = Envelope.serialize(
+            message_id=envelope_id,
+            message_type=message_type,
+            correlation_id=correlation_id,
+            time=received_at,
+            payload=payload,
+        )
+    except orjson.JSONEncodeError:
+        raise Rejected(422, "invalid_body", TOO_DEEP) from None
+    return SerializedMessage(
+        routing_key, envelope_id, message_type, correlation_id, received_at, body
+    )

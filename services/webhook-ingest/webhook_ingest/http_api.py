@@ -10,10 +10,11 @@ import structlog
 from aiohttp import web
 from prometheus_client import Counter
 
+from shared.bus import SerializedMessage
 from shared.crypto import constant_time_equals
 from webhook_ingest.company_secrets import CompanySecrets
 from webhook_ingest.delivery import Delivery
-from webhook_ingest.events import Outgoing, entity_message, lifecycle_message
+from webhook_ingest.events import entity_message, lifecycle_message
 from webhook_ingest.parsing import Kind, classify, decode_json, parse_entities, parse_lifecycle
 from webhook_ingest.rejections import Rejected
 from webhook_ingest.settings import IngestSettings
@@ -59,7 +60,7 @@ class Ingest:
         except web.HTTPRequestEntityTooLarge:
             raise too_large from None
 
-    def _lifecycle(self, document: dict[str, Any], received_at: datetime) -> Outgoing:
+    def _lifecycle(self, document: dict[str, Any], received_at: datetime) -> SerializedMessage:
         token = document.get("partner_token")
         if token is None or token == "":
             raise Rejected(401, "missing_partner_token", "partner_token is required")
@@ -72,7 +73,7 @@ class Ingest:
 
     async def _entities(
         self, document: Any, url_secret: str | None, received_at: datetime
-    ) -> list[Outgoing]:
+    ) -> list[SerializedMessage]:
         if not url_secret:
             raise Rejected(
                 401,

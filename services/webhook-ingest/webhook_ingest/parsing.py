@@ -11,6 +11,7 @@ import json
 from enum import StrEnum
 from typing import Annotated, Any
 
+import orjson
 from pydantic import (
     BaseModel,
     BeforeValidator,
@@ -73,23 +74,41 @@ class EntityBody(BaseModel):
 _ENTITY_LIST = TypeAdapter(list[EntityBody])
 
 
-def _refuse_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not valid JSON")
+# Integers of 19 digits or more may not fit in 64 bits, which orjson would silently turn into
+# floats. Mapping every digit to "9" and everything else to a space finds such runs in about a
+# microsecond, several times faster than a regular expression.
+_DIGITS_ONLY = bytes(ord("9") if ord("0") <= byte <= ord("9") else ord(" ") for byte in range(256))
+_LONG_DIGIT_RUN = b"9" * 19
+MIN_INT, MAX_UINT = -(2**63), 2**64 - 1
+TOO_DEEP = "the body is nested too deeply"
 
 
 def decode_json(raw: bytes) -> Any:
     if not raw.strip():
         raise Rejected(400, "empty_body", "the body must be a JSON object or array")
     try:
-        document = json.loads(raw, parse_constant=_refuse_constant)
-    except UnicodeDecodeError:
-        raise Rejected(400, "malformed_json", "the body is not UTF-8") from None
-    except (ValueError, RecursionError) as exc:
+        document = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
         raise Rejected(400, "malformed_json", str(exc)[:200]) from None
-    if b"\\u0000" in raw and _contains_nul(document):
-        # PostgreSQL cannot store NUL inside JSONB strings.
-        raise Rejected(422, "invalid_body", "strings must not contain the NUL character")
+    try:
+        if _LONG_DIGIT_RUN in raw.translate(_DIGITS_ONLY) and _has_wide_integer(json.loads(raw)):
+            raise Rejected(422, "invalid_body", "integers must fit in 64 bits")
+        if b"\\u0000" in raw and _contains_nul(document):
+            # PostgreSQL cannot store NUL inside JSONB strings.
+            raise Rejected(422, "invalid_body", "strings must not contain the NUL character")
+    except RecursionError:
+        raise Rejected(422, "invalid_body", TOO_DEEP) from None
     return document
+
+
+def _has_wide_integer(value: Any) -> bool:
+    if isinstance(value, int):
+        return not MIN_INT <= value <= MAX_UINT
+    if isinstance(value, dict):
+        return any(_has_wide_integer(item) for item in value.values())
+    if isinstance(value, list):
+        return any(_has_wide_integer(item) for item in value)
+    return False
 
 
 def _contains_nul(value: Any) -> bool:

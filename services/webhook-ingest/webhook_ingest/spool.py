@@ -13,14 +13,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import os
 import time
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 
-from shared.messages import Envelope
-from webhook_ingest.events import Outgoing
+import orjson
+
+from shared.bus import SerializedMessage
 
 CURRENT = "current.jsonl"
 
@@ -50,7 +51,7 @@ class Spool:
             os.close(self._fd)
             self._fd = None
 
-    async def append(self, messages: list[Outgoing]) -> None:
+    async def append(self, messages: list[SerializedMessage]) -> None:
         """Returns once the messages are on disk (fsynced)."""
         data = b"".join(_line(message) for message in messages)
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
@@ -118,22 +119,30 @@ class Spool:
         return sorted(self.directory.glob("sealed-*.jsonl"))
 
 
-def _line(message: Outgoing) -> bytes:
+def _line(message: SerializedMessage) -> bytes:
     return (
         b'{"routing_key":'
-        + json.dumps(message.routing_key).encode()
+        + orjson.dumps(message.routing_key)
         + b',"envelope":'
-        + message.envelope.to_bytes()
+        + message.body
         + b"}\n"
     )
 
 
-def read_segment(path: Path) -> Iterator[Outgoing]:
+def read_segment(path: Path) -> Iterator[SerializedMessage]:
     with path.open("rb") as segment:
         for raw in segment:
             try:
-                record = json.loads(raw)
-                yield Outgoing(record["routing_key"], Envelope.model_validate(record["envelope"]))
+                record = orjson.loads(raw)
+                envelope = record["envelope"]
+                yield SerializedMessage(
+                    routing_key=record["routing_key"],
+                    message_id=envelope["id"],
+                    message_type=envelope["type"],
+                    correlation_id=envelope["correlation_id"],
+                    time=datetime.fromisoformat(envelope["time"]),
+                    body=orjson.dumps(envelope),
+                )
             except (ValueError, KeyError, TypeError):
                 continue  # a torn line from a crash mid-write
 

@@ -1,11 +1,15 @@
-"""Deduplication keys and message ids: the same event always, a different event never."""
+"""Deduplication keys, message ids, and the envelopes the hot path serializes by hand."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from webhook_ingest.events import dedup_key, entity_message, lifecycle_message, message_id
 from webhook_ingest.parsing import Kind, parse_entities, parse_lifecycle
+from webhook_ingest.rejections import Rejected
+
+from shared.messages import EntityReceived, Envelope, LifecycleReceived
 
 RECORD = {"company_id": 1, "resource": "record", "resource_id": 9, "status": "update", "data": {}}
 NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
@@ -21,8 +25,31 @@ def test_key_ignores_key_order_and_whitespace_but_not_content() -> None:
 def test_a_retry_is_the_same_message() -> None:
     first = entity_message(parse_entities(RECORD)[0], RECORD, NOW)
     retry = entity_message(parse_entities(RECORD)[0], dict(RECORD), NOW + timedelta(seconds=1.5))
-    assert first.envelope.id == retry.envelope.id == message_id(first.envelope.payload["dedup_key"])
+    assert first.message_id == retry.message_id == message_id(dedup_key(Kind.ENTITY, RECORD))
     assert first.routing_key == "yclients.entity.record.update"
+
+
+def test_entity_envelope_reads_back_as_the_payload_model() -> None:
+    body = {**RECORD, "resource_id": "a-9", "data": {"client": {"name": "Анна"}, "cost": 1.5}}
+    message = entity_message(parse_entities(body)[0], body, NOW)
+    envelope = Envelope.from_bytes(message.body)
+    expected = EntityReceived(
+        dedup_key=dedup_key(Kind.ENTITY, body),
+        company_id=1,
+        resource="record",
+        resource_id="a-9",
+        status="update",
+        received_at=NOW,
+        body=body,
+    )
+    assert envelope.parse(EntityReceived) == expected
+    assert (envelope.id, envelope.type, envelope.correlation_id, envelope.time) == (
+        message.message_id,
+        message.message_type,
+        message.correlation_id,
+        message.time,
+    )
+    assert message.routing_key == expected.routing_key()
 
 
 def test_unknown_names_route_safely() -> None:
@@ -34,7 +61,18 @@ def test_unknown_names_route_safely() -> None:
 def test_lifecycle_message_never_carries_the_partner_token() -> None:
     body = {"salon_id": 5, "application_id": 45, "event": "freeze", "partner_token": "secret-ish"}
     message = lifecycle_message(parse_lifecycle(body), body, NOW)
-    assert "partner_token" not in message.envelope.payload["body"]
-    assert b"secret-ish" not in message.envelope.to_bytes()
-    assert message.routing_key == "yclients.lifecycle.freeze"
-    assert len(message.envelope.payload["dedup_key"]) <= 128
+    event = Envelope.from_bytes(message.body).parse(LifecycleReceived)
+    assert "partner_token" not in event.body
+    assert b"secret-ish" not in message.body
+    assert message.routing_key == event.routing_key() == "yclients.lifecycle.freeze"
+    assert len(event.dedup_key) <= 128
+
+
+def test_a_body_too_deep_to_serialize_is_refused_not_failed() -> None:
+    deep: object = 1
+    for _ in range(300):
+        deep = [deep]
+    body = {**RECORD, "data": {"nested": deep}}
+    with pytest.raises(Rejected) as refusal:
+        entity_message(parse_entities(body)[0], body, NOW)
+    assert (refusal.value.status, refusal.value.error) == (422, "invalid_body")

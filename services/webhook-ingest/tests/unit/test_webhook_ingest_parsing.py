@@ -31,6 +31,8 @@ def _refusal(call, *args) -> Rejected:  # type: ignore[no-untyped-def]
         (b"\xff\xfe", "malformed_json"),
         (b'{"a": NaN}', "malformed_json"),
         (b"[" * 5000 + b"]" * 5000, "malformed_json"),
+        (b'{"a": "\\ud800"}', "malformed_json"),  # a lone surrogate: PostgreSQL refuses it too
+        (b'{"a": 1e400}', "malformed_json"),
     ],
 )
 def test_bodies_that_are_not_json_are_400(raw: bytes, error: str) -> None:
@@ -42,6 +44,17 @@ def test_nul_in_a_string_is_refused_because_postgresql_cannot_store_it() -> None
     refusal = _refusal(decode_json, b'{"resource": "a\\u0000b"}')
     assert refusal.status == 422
     assert decode_json(b'{"resource": "a\\\\u0000b"}') == {"resource": "a\\u0000b"}
+
+
+def test_integers_are_kept_exactly_or_refused_never_rounded() -> None:
+    assert decode_json(b'{"a": 18446744073709551615, "b": -9223372036854775808}') == {
+        "a": 2**64 - 1,
+        "b": -(2**63),
+    }
+    assert decode_json(b'{"phone": "79161234567890123456"}') == {"phone": "79161234567890123456"}
+    for wide in (b'{"a": 18446744073709551616}', b'{"a": [-9223372036854775809]}'):
+        refusal = _refusal(decode_json, wide)
+        assert (refusal.status, refusal.error) == (422, "invalid_body")
 
 
 def test_classification() -> None:

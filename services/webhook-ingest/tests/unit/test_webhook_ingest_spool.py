@@ -6,12 +6,14 @@ import asyncio
 from datetime import UTC, datetime
 from pathlib import Path
 
-from webhook_ingest.events import Outgoing, entity_message
+from webhook_ingest.events import entity_message
 from webhook_ingest.parsing import parse_entities
 from webhook_ingest.spool import CURRENT, Spool, read_segment
 
+from shared.bus import SerializedMessage
 
-def _message(n: int) -> Outgoing:
+
+def _message(n: int) -> SerializedMessage:
     body = {"company_id": 1, "resource": "record", "resource_id": n, "status": "create"}
     return entity_message(parse_entities(body)[0], body, datetime.now(UTC))
 
@@ -24,7 +26,8 @@ async def test_concurrent_appends_share_writes_and_read_back_in_full(tmp_path: P
     assert spool.has_pending()
     await spool.seal()
     [segment] = spool.sealed()
-    assert {m.envelope.id for m in read_segment(segment)} == {m.envelope.id for m in messages}
+    # Read back as they were written: every property the publish needs, the same envelope.
+    assert {m.message_id: m for m in read_segment(segment)} == {m.message_id: m for m in messages}
     assert (tmp_path / CURRENT).stat().st_size == 0
     await spool.seal()  # nothing new: no empty segment
     assert len(spool.sealed()) == 1
