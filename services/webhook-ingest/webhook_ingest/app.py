@@ -20,7 +20,7 @@ from webhook_ingest.delivery import SPOOL_BYTES, Delivery
 from webhook_ingest.http_api import INGEST, Ingest, add_callback_routes, json_errors
 from webhook_ingest.recorder import HANDLERS
 from webhook_ingest.settings import IngestSettings
-from webhook_ingest.spool import Spool
+from webhook_ingest.spool import claim_slot
 
 
 def create_app(settings: IngestSettings) -> web.Application:
@@ -40,8 +40,7 @@ def _start_ingest(
 ) -> Callable[[web.Application], Awaitable[Callable[[], Awaitable[None]]]]:
     async def start(app: web.Application) -> Callable[[], Awaitable[None]]:
         infra = app[INFRA]
-        spool = Spool(settings.spool_dir)
-        spool.open()
+        spool = claim_slot(settings.spool_dir)
         SPOOL_BYTES.set_function(spool.pending_bytes)
         delivery = Delivery(
             infra.publisher,

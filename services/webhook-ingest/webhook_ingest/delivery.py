@@ -20,7 +20,7 @@ from prometheus_client import Counter, Gauge
 
 from shared.bus import Publisher, SerializedMessage
 from shared.topology import EVENTS_EXCHANGE
-from webhook_ingest.spool import Spool, read_segment
+from webhook_ingest.spool import Spool, orphaned_slots, read_segment
 
 log = structlog.get_logger(__name__)
 
@@ -78,12 +78,21 @@ class Delivery:
         await self._publisher.publish_serialized(EVENTS_EXCHANGE, messages, timeout)
 
     async def forward_spool(self) -> int:
-        """Publish what the spool holds; a sealed file goes only when all of it is confirmed."""
-        if not self._spool.has_pending() or not self._broker_up():
+        """Publish what this process's spool holds, then what dead processes' slots hold."""
+        if not self._broker_up():
             return 0
-        await self._spool.seal()
+        forwarded = await self._forward(self._spool)
+        for orphan in orphaned_slots(self._spool.directory.parent, own=self._spool):
+            forwarded += await self._forward(orphan)
+        return forwarded
+
+    async def _forward(self, spool: Spool) -> int:
+        """A sealed file is deleted only once all of it is confirmed."""
+        if not spool.has_pending():
+            return 0
+        await spool.seal()
         forwarded = 0
-        for segment in self._spool.sealed():
+        for segment in spool.sealed():
             batch: list[SerializedMessage] = []
             for message in read_segment(segment):
                 batch.append(message)

@@ -13,7 +13,8 @@ from shared.settings import CommonSettings, YClientsSettings
 class IngestSettings(CommonSettings, YClientsSettings):
     service_name: str = Field("webhook-ingest", alias="SERVICE_NAME")
     http_port: int = Field(8081, alias="HTTP_PORT")
-    # Where accepted events wait (fsynced) while RabbitMQ is unreachable.
+    # Where accepted events wait (fsynced) while RabbitMQ is unreachable; each process takes a
+    # slot directory of its own under it, so replicas may share one volume.
     spool_dir: Path = Field(Path("var/webhook-ingest/spool"), alias="WEBHOOK_SPOOL_DIR")
     max_body_bytes: Annotated[int, Field(ge=1024, le=16 * 1024 * 1024)] = Field(
         256 * 1024, alias="WEBHOOK_MAX_BODY_BYTES"

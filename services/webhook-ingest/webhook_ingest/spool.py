@@ -7,12 +7,19 @@ a sealed file is deleted only once every line in it was confirmed by the broker.
 line from a crash is skipped: its request never got its 2xx. So that no new line is ever
 written after a torn one, a non-empty ``current.jsonl`` found at start, or left by a failed
 write, is sealed first.
+
+Each process keeps its own spool in a slot directory under ``WEBHOOK_SPOOL_DIR``
+(``slot-0``, ``slot-1``, …), held by an exclusive ``flock`` for as long as the process lives, so
+replicas sharing one volume never write into one file. The kernel drops the lock when its
+holder dies; any live instance then adopts what that slot still holds and forwards it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
+import itertools
 import os
 import time
 from collections.abc import Iterator
@@ -24,19 +31,34 @@ import orjson
 from shared.bus import SerializedMessage
 
 CURRENT = "current.jsonl"
+LOCK = ".lock"
+SLOT_PREFIX = "slot-"
+
+
+class SpoolBusy(Exception):
+    """Another live process holds this spool directory."""
 
 
 class Spool:
     def __init__(self, directory: Path) -> None:
         self.directory = directory
         self._fd: int | None = None
+        self._lock_fd: int | None = None
         self._size = 0
         self._pending: list[tuple[bytes, asyncio.Future[None]]] = []
         self._writer: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()  # one write or seal at a time
 
     def open(self) -> None:
+        """Take the directory for this process (or raise SpoolBusy) and seal what was left."""
         self.directory.mkdir(parents=True, exist_ok=True)
+        lock_fd = os.open(self.directory / LOCK, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(lock_fd)
+            raise SpoolBusy(str(self.directory)) from None
+        self._lock_fd = lock_fd
         self._open_current()
         self._seal_now()  # whatever a previous process left, possibly with a torn last line
 
@@ -47,6 +69,12 @@ class Spool:
         _sync_directory(self.directory)
 
     def close(self) -> None:
+        self._close_current()
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)  # releases the flock
+            self._lock_fd = None
+
+    def _close_current(self) -> None:
         if self._fd is not None:
             os.close(self._fd)
             self._fd = None
@@ -100,7 +128,7 @@ class Spool:
             self._size = os.fstat(self._fd).st_size  # counts a partial write too
         if self._size == 0:
             return
-        self.close()
+        self._close_current()
         sealed = self.directory / f"sealed-{time.time_ns()}.jsonl"
         os.replace(self.directory / CURRENT, sealed)
         self._open_current()
@@ -117,6 +145,41 @@ class Spool:
 
     def sealed(self) -> list[Path]:
         return sorted(self.directory.glob("sealed-*.jsonl"))
+
+
+def claim_slot(root: Path) -> Spool:
+    """This process's spool: the first slot under ``root`` that no live process holds."""
+    for number in itertools.count():
+        spool = Spool(root / f"{SLOT_PREFIX}{number}")
+        try:
+            spool.open()
+        except SpoolBusy:
+            continue
+        return spool
+    raise AssertionError("unreachable")
+
+
+def orphaned_slots(root: Path, own: Spool) -> Iterator[Spool]:
+    """Slots with events left by a process that is gone, each opened (held) until closed."""
+    for directory in sorted(root.glob(f"{SLOT_PREFIX}*")):
+        if directory == own.directory or not _holds_events(directory):
+            continue
+        spool = Spool(directory)
+        try:
+            spool.open()
+        except SpoolBusy:
+            continue  # its owner is alive and forwards it
+        try:
+            yield spool
+        finally:
+            spool.close()
+
+
+def _holds_events(directory: Path) -> bool:
+    current = directory / CURRENT
+    return any(directory.glob("sealed-*.jsonl")) or (
+        current.exists() and current.stat().st_size > 0
+    )
 
 
 def _line(message: SerializedMessage) -> bytes:

@@ -1,5 +1,5 @@
-"""After a crash, what the spool holds is forwarded by the next start and recorded once, even
-the lines the crashed process may already have published."""
+"""After a crash, what a dead process's spool slot holds is forwarded by a live instance and
+recorded once, even the lines the crashed process may already have published."""
 
 from __future__ import annotations
 
@@ -24,13 +24,15 @@ async def test_a_spool_left_by_a_crash_is_forwarded_at_start(
         for n in range(50)
     ]
     messages = [entity_message(parse_entities(b)[0], b, datetime.now(UTC)) for b in bodies]
-    spool = Spool(tmp_path)
+    # A slot other than the one the next process takes: a replica that is gone for good.
+    left = tmp_path / "slot-3"
+    spool = Spool(left)
     spool.open()
     await spool.append(messages[:30])
     await spool.seal()  # a sealed file the crashed forwarder had not finished
     await spool.append(messages[20:])  # overlapping: those lines were published twice
     spool.close()
-    with (tmp_path / "current.jsonl").open("ab") as current:
+    with (left / "current.jsonl").open("ab") as current:
         current.write(b'{"routing_key": "yclients.entity.cli')  # torn by the crash
 
     port = free_port()
@@ -50,7 +52,7 @@ async def test_a_spool_left_by_a_crash_is_forwarded_at_start(
             return int(count or 0) if count == len(bodies) else 0
 
         await eventually(recorded, timeout=30)
-        await eventually(lambda: _spool_empty(tmp_path), timeout=10)
+        await eventually(lambda: _spool_empty(left), timeout=10)
     finally:
         process.stop()
 

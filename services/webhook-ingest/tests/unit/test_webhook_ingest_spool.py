@@ -6,9 +6,10 @@ import asyncio
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
 from webhook_ingest.events import entity_message
 from webhook_ingest.parsing import parse_entities
-from webhook_ingest.spool import CURRENT, Spool, read_segment
+from webhook_ingest.spool import CURRENT, Spool, SpoolBusy, claim_slot, orphaned_slots, read_segment
 
 from shared.bus import SerializedMessage
 
@@ -49,3 +50,31 @@ async def test_a_torn_last_line_is_skipped(tmp_path: Path) -> None:
     assert len(list(read_segment(first))) == 2
     assert len(list(read_segment(second))) == 1
     reopened.close()
+
+
+async def test_processes_sharing_a_root_each_take_their_own_slot(tmp_path: Path) -> None:
+    first, second = claim_slot(tmp_path), claim_slot(tmp_path)
+    assert (first.directory.name, second.directory.name) == ("slot-0", "slot-1")
+    with pytest.raises(SpoolBusy):
+        Spool(first.directory).open()  # held while its owner lives (an flock, across processes)
+    first.close()
+    third = claim_slot(tmp_path)
+    assert third.directory.name == "slot-0"  # free again once its owner is gone
+    second.close()
+    third.close()
+
+
+async def test_only_slots_left_with_events_by_a_gone_process_are_adopted(tmp_path: Path) -> None:
+    own, alive, gone = claim_slot(tmp_path), claim_slot(tmp_path), claim_slot(tmp_path)
+    empty_gone = claim_slot(tmp_path)
+    for spool in (own, alive, gone):
+        await spool.append([_message(1)])
+    gone.close()
+    empty_gone.close()
+    adopted = [
+        (spool.directory.name, spool.has_pending()) for spool in orphaned_slots(tmp_path, own)
+    ]
+    assert adopted == [("slot-2", True)]
+    assert claim_slot(tmp_path).directory.name == "slot-2"  # the adopter let go of it again
+    own.close()
+    alive.close()
