@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Histogram
+from prometheus_client import Counter, Histogram, Info
 
+# Which process answered a scrape, where several share one address (HTTP_REUSE_PORT).
+INSTANCE = Info("aiadmin_instance", "The service and instance this process is")
 HTTP_REQUESTS = Counter(
     "aiadmin_http_requests_total", "HTTP requests answered", ["method", "route", "status"]
 )

@@ -5,6 +5,7 @@ dependency is not reachable at start."""
 from __future__ import annotations
 
 import asyncio
+import gc
 import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
@@ -19,7 +20,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 
 from shared.bus import Consumer, Handler, Outbox, Publisher, connect
 from shared.db import Database
-from shared.metrics import HTTP_REQUESTS, HTTP_SECONDS
+from shared.metrics import HTTP_REQUESTS, HTTP_SECONDS, INSTANCE
 from shared.settings import CommonSettings
 from shared.topology import QueueSpec, declare_queue
 
@@ -199,8 +200,17 @@ def add_operational_routes(app: web.Application) -> None:
     app.router.add_get("/metrics", metrics)
 
 
+async def _freeze_startup_heap(_app: web.Application) -> None:
+    """Keep what startup built (modules, schemas, connections) out of every later garbage
+    collection: full collections then walk only new objects, which takes the p99 of a loaded
+    webhook-ingest from about 60 ms to about 25 ms (bench/webhook_ingest_bench.py)."""
+    gc.freeze()
+
+
 def run(app: web.Application, settings: CommonSettings) -> None:
     """Serve until SIGINT/SIGTERM; aiohttp then runs the cleanup contexts (graceful stop)."""
+    INSTANCE.info({"service": settings.service_name, "instance": settings.instance_id})
+    app.on_startup.append(_freeze_startup_heap)
     web.run_app(
         app,
         host=settings.http_host,

@@ -7,6 +7,8 @@ are refused so that a misconfigured service stops at once with a message naming 
 
 from __future__ import annotations
 
+import os
+import socket
 import sys
 from typing import Annotated, Any, Literal, TypeVar
 
@@ -39,7 +41,8 @@ class CommonSettings(BaseSettings):
         "development", alias="APP_ENV"
     )
     service_name: str = Field("service", alias="SERVICE_NAME")
-    instance_id: str = Field("", alias="INSTANCE_ID")
+    # This process in logs, leases and metrics; host name and process id unless set.
+    instance_id: str = Field("", alias="INSTANCE_ID", validate_default=True)
     database_url: str = Field(
         "postgresql+asyncpg://postgres@127.0.0.1:5432/aiadmin", alias="DATABASE_URL"
     )
@@ -53,6 +56,11 @@ class CommonSettings(BaseSettings):
     http_reuse_port: bool = Field(False, alias="HTTP_REUSE_PORT")
     prefetch: Annotated[int, Field(ge=1, le=1000)] = Field(32, alias="AMQP_PREFETCH")
     shutdown_grace_seconds: float = Field(10.0, alias="SHUTDOWN_GRACE_SECONDS")
+
+    @field_validator("instance_id")
+    @classmethod
+    def _default_instance(cls, value: str) -> str:
+        return value or f"{socket.gethostname()}-{os.getpid()}"
 
     @field_validator("database_url")
     @classmethod

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import socket
-
 from pydantic import Field, SecretStr, field_validator
 
 from shared.crypto import Keyring
@@ -14,7 +11,6 @@ from shared.settings import CommonSettings
 class WaSessionSettings(CommonSettings):
     service_name: str = Field("wa-session", alias="SERVICE_NAME")
     http_port: int = Field(8082, alias="HTTP_PORT")
-    instance_id: str = Field("", alias="INSTANCE_ID", validate_default=True)
 
     state_keys: SecretStr = Field(alias="WA_STATE_KEYS")
     node_binary: str = Field("node", alias="WA_NODE_BINARY")
@@ -34,11 +30,6 @@ class WaSessionSettings(CommonSettings):
     def _keys_parse(cls, value: SecretStr) -> SecretStr:
         Keyring.parse(value.get_secret_value())
         return value
-
-    @field_validator("instance_id")
-    @classmethod
-    def _default_instance(cls, value: str) -> str:
-        return value or f"{socket.gethostname()}-{os.getpid()}"
 
     def keyring(self) -> Keyring:
         return Keyring.parse(self.state_keys.get_secret_value())
