@@ -1,11 +1,12 @@
 """Throughput and latency of webhook-ingest beside a bare aiohttp handler, in the same run.
 
-Starts both on loopback, drives each in turn with wrk (64 connections, 10 s, a realistic
-YClients record webhook) and prints requests per second, p50 and p99 side by side with the
-ratio. Afterwards the service's own counters are compared with wrk's 2xx count: every 2xx must
-be backed by a broker confirm or a spool fsync.
+Starts both on loopback, each as ``--workers`` processes sharing one port (SO_REUSEPORT, the
+way several webhook-ingest replicas share a host), drives each in turn with wrk (64 connections,
+10 s, a realistic YClients record webhook) and prints requests per second, p50 and p99 side by
+side with the ratio. Afterwards the service's own counters are compared with wrk's 2xx count:
+every 2xx must be backed by a broker confirm or a spool fsync.
 
-    .venv/bin/python -m bench.webhook_ingest_bench [--duration 10] [--connections 64]
+    .venv/bin/python -m bench.webhook_ingest_bench [--duration 10] [--connections 64] [--workers 2]
 
 Needs the local PostgreSQL and RabbitMQ (a private database and vhost are created and dropped).
 Falls back to an aiohttp load generator when wrk is not installed.
@@ -27,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import uvloop
 from aiohttp import web
 
 from shared.crypto import new_secret
@@ -94,7 +96,7 @@ def record_body() -> dict[str, Any]:
 
 
 async def bare_server(port: int) -> None:
-    """The baseline: an aiohttp handler that does nothing."""
+    """The baseline: an aiohttp handler that does nothing, on the services' event loop."""
 
     async def nothing(_request: web.Request) -> web.Response:
         return web.Response(text="ok")
@@ -104,7 +106,7 @@ async def bare_server(port: int) -> None:
     app.router.add_get("/healthz", nothing)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
+    await web.TCPSite(runner, "127.0.0.1", port, reuse_port=True).start()
     await asyncio.Event().wait()  # until the benchmark stops this process
 
 
@@ -191,31 +193,48 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-async def service_metrics(base_url: str) -> dict[str, float]:
-    """Accepted events by outcome (published, spooled) and the spool backlog in bytes."""
-    async with aiohttp.ClientSession() as http, http.get(base_url + "/metrics") as response:
-        text = await response.text()
+async def service_metrics(base_url: str, instances: int) -> dict[str, float]:
+    """Accepted events by outcome (published, spooled) and the spool backlog in bytes, summed
+    over every process: each new connection reaches one of them, named in its instance info."""
+    seen: dict[str, dict[str, float]] = {}
+    connector = aiohttp.TCPConnector(force_close=True)
+    async with aiohttp.ClientSession(connector=connector) as http:
+        for _ in range(50 * instances):
+            async with http.get(base_url + "/metrics") as response:
+                instance, values = _parse_metrics(await response.text())
+            seen[instance] = values
+            if len(seen) == instances:
+                break
+    if len(seen) < instances:
+        raise RuntimeError(f"only {len(seen)} of {instances} instances answered /metrics")
+    return {key: sum(values[key] for values in seen.values()) for key in next(iter(seen.values()))}
+
+
+def _parse_metrics(text: str) -> tuple[str, dict[str, float]]:
+    instance = ""
     values = {"published": 0.0, "spooled": 0.0, "spool_bytes": 0.0}
     for line in text.splitlines():
-        if line.startswith("webhook_ingest_events_total{"):
+        if line.startswith("aiadmin_instance_info{"):
+            instance = line.split('instance="', 1)[1].split('"', 1)[0]
+        elif line.startswith("webhook_ingest_events_total{"):
             labels, value = line.rsplit(" ", 1)
             values[labels.split('outcome="', 1)[1].split('"', 1)[0]] = float(value)
         elif line.startswith("webhook_ingest_spool_bytes "):
             values["spool_bytes"] = float(line.rsplit(" ", 1)[1])
-    return values
+    return instance, values
 
 
-async def drain_seconds(base_url: str, limit: float = 300) -> float:
+async def drain_seconds(base_url: str, instances: int, limit: float = 300) -> float:
     """How long the service takes to hand its spool backlog to the broker after the load."""
     started = time.monotonic()
-    while (await service_metrics(base_url))["spool_bytes"] > 0:
+    while (await service_metrics(base_url, instances))["spool_bytes"] > 0:
         if time.monotonic() - started > limit:
             raise TimeoutError(f"the spool did not drain in {limit} s")
         await asyncio.sleep(0.2)
     return time.monotonic() - started
 
 
-async def main(duration: int, connections: int, recorder: bool) -> None:
+async def main(duration: int, connections: int, recorder: bool, workers: int) -> None:
     env: TestEnvironment = await create_environment()
     secret = new_secret()
     database = Database(env.database_url, pool_size=2)
@@ -227,50 +246,58 @@ async def main(duration: int, connections: int, recorder: bool) -> None:
     processes: list[Process] = []
     try:
         bare_port, ingest_port = free_port(), free_port()
-        bare = Process(
-            "bench-bare",
-            [sys.executable, "-m", "bench.webhook_ingest_bench", "--bare", str(bare_port)],
-            env.env(),
-        )
-        processes.append(bare)
-        with tempfile.TemporaryDirectory() as spool:
-            ingest = python_module(
-                "bench-webhook-ingest",
-                "webhook_ingest",
-                env.env(
-                    HTTP_PORT=str(ingest_port),
-                    WEBHOOK_SPOOL_DIR=spool,
-                    LOG_LEVEL="WARNING",
-                    WEBHOOK_RECORDER_ENABLED="true" if recorder else "false",
-                ),
+        bare = [
+            Process(
+                f"bench-bare-{n}",
+                [sys.executable, "-m", "bench.webhook_ingest_bench", "--bare", str(bare_port)],
+                env.env(),
             )
-            processes.append(ingest)
+            for n in range(workers)
+        ]
+        processes += bare
+        with tempfile.TemporaryDirectory() as spool:
+            ingest = [
+                python_module(
+                    f"bench-webhook-ingest-{n}",
+                    "webhook_ingest",
+                    env.env(
+                        HTTP_PORT=str(ingest_port),
+                        HTTP_REUSE_PORT="true",
+                        WEBHOOK_SPOOL_DIR=spool,
+                        LOG_LEVEL="WARNING",
+                        WEBHOOK_RECORDER_ENABLED="true" if recorder else "false",
+                    ),
+                )
+                for n in range(workers)
+            ]
+            processes += ingest
             bare_url = f"http://127.0.0.1:{bare_port}"
             ingest_url = f"http://127.0.0.1:{ingest_port}"
-            await wait_http_ok(bare_url + "/healthz", process=bare)
-            await wait_http_ok(ingest_url + "/readyz", process=ingest)
+            for process in bare:
+                await wait_http_ok(bare_url + "/healthz", process=process)
+            for process in ingest:
+                await wait_http_ok(ingest_url + "/readyz", process=process)
             path = f"/callback/yclients/{secret}"
             # A short warm-up for both, then the measured runs one after the other.
             await load(bare_url + path, body, connections, 2)
             await load(ingest_url + path, body, connections, 2)
-            await drain_seconds(ingest_url)
-            before = await service_metrics(ingest_url)
-            started = cpu_seconds(bare.popen.pid)
-            bare_result = await load(bare_url + path, body, connections, duration)
-            bare_result["cpu"] = cpu_seconds(bare.popen.pid) - started
-            started = cpu_seconds(ingest.popen.pid)
-            ingest_result = await load(ingest_url + path, body, connections, duration)
-            ingest_result["cpu"] = cpu_seconds(ingest.popen.pid) - started
-            after = await service_metrics(ingest_url)
+            await drain_seconds(ingest_url, workers)
+            before = await service_metrics(ingest_url, workers)
+            bare_result = await measured(bare, bare_url + path, body, connections, duration)
+            ingest_result = await measured(ingest, ingest_url + path, body, connections, duration)
+            after = await service_metrics(ingest_url, workers)
             backed = {outcome: after[outcome] - before[outcome] for outcome in after}
-            drain = await drain_seconds(ingest_url)
+            drain = await drain_seconds(ingest_url, workers)
     finally:
         for process in processes:
             process.stop()
         await drop_environment(env)
 
     tool = "wrk" if shutil.which("wrk") else "aiohttp load generator"
-    print(f"{tool}, {connections} connections, {duration} s, body {len(body)} bytes")
+    print(
+        f"{tool}, {connections} connections, {duration} s, body {len(body)} bytes, "
+        f"{workers} process(es) each, recorder {'on' if recorder else 'off'}"
+    )
     print(f"{'':24}{'req/s':>10}{'p50 ms':>10}{'p99 ms':>10}{'failed':>10}{'CPU s':>8}")
     for name, result in (("bare aiohttp handler", bare_result), ("webhook-ingest", ingest_result)):
         print(
@@ -283,10 +310,21 @@ async def main(duration: int, connections: int, recorder: bool) -> None:
         f"2xx answered: {ingest_result['ok']:.0f}; events backed by a broker confirm: "
         f"{backed['published']:.0f}, by a spool fsync: {backed['spooled']:.0f}"
     )
+    rate = backed["spooled"] / drain if drain > 0 else 0.0
     print(
         f"spool backlog after the run: {after['spool_bytes'] / 1e6:.1f} MB, "
-        f"forwarded in {drain:.1f} s"
+        f"forwarded in {drain:.1f} s (~{rate:.0f} events/s)"
     )
+
+
+async def measured(
+    processes: list[Process], url: str, body: bytes, connections: int, duration: int
+) -> dict[str, float]:
+    """One load run, with the CPU time the processes spent on it."""
+    started = sum(cpu_seconds(process.popen.pid) for process in processes)
+    result = await load(url, body, connections, duration)
+    result["cpu"] = sum(cpu_seconds(process.popen.pid) for process in processes) - started
+    return result
 
 
 if __name__ == "__main__":
@@ -298,9 +336,12 @@ if __name__ == "__main__":
         action="store_true",
         help="run the recorder in no process during the measurement (HTTP-only instance)",
     )
+    parser.add_argument(
+        "--workers", type=int, default=2, help="processes of each server, sharing its port"
+    )
     parser.add_argument("--bare", type=int, metavar="PORT", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.bare:
-        asyncio.run(bare_server(args.bare))
+        uvloop.run(bare_server(args.bare))
     else:
-        asyncio.run(main(args.duration, args.connections, not args.no_recorder))
+        asyncio.run(main(args.duration, args.connections, not args.no_recorder, args.workers))

@@ -9,6 +9,7 @@ change (bump ``version`` only for one that is).
 from __future__ import annotations
 
 import builtins
+import functools
 import uuid
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -252,6 +253,7 @@ def entity_routing_key(resource: str, status: str) -> str:
     return f"{EntityReceived.message_type}.{_token(resource)}.{_token(status)}"
 
 
+@functools.lru_cache(maxsize=4096)  # the same few names arrive over and over
 def _token(word: str) -> str:
     """A routing-key word: no dots or wildcards from outside input."""
     cleaned = "".join(ch if ch.isalnum() or ch in "_-" else "_" for ch in word.lower())

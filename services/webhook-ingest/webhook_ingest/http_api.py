@@ -6,6 +6,7 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
 import structlog
 from aiohttp import web
 from prometheus_client import Counter
@@ -47,7 +48,10 @@ class Ingest:
         else:
             messages = await self._entities(document, url_secret, received_at)
         outcome = await self._delivery.deliver(messages)
-        return web.json_response({"accepted": len(messages), "stored": outcome})
+        return web.Response(
+            body=orjson.dumps({"accepted": len(messages), "stored": outcome}),
+            content_type="application/json",
+        )
 
     async def _read_body(self, request: web.Request) -> bytes:
         too_large = Rejected(
