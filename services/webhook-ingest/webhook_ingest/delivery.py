@@ -103,7 +103,7 @@ class Delivery:
             if batch:
                 await self._publish(batch, FORWARD_TIMEOUT_SECONDS)
                 forwarded += len(batch)
-            segment.unlink()
+            spool.forwarded(segment)
         return forwarded
 
     async def run_forwarder(self, interval: float = 0.5) -> None:

@@ -45,6 +45,8 @@ class Spool:
         self._fd: int | None = None
         self._lock_fd: int | None = None
         self._size = 0
+        # Kept in memory: has_pending() is asked on every request, a directory listing is not cheap.
+        self._sealed: list[Path] = []
         self._pending: list[tuple[bytes, asyncio.Future[None]]] = []
         self._writer: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()  # one write or seal at a time
@@ -59,6 +61,7 @@ class Spool:
             os.close(lock_fd)
             raise SpoolBusy(str(self.directory)) from None
         self._lock_fd = lock_fd
+        self._sealed = sorted(self.directory.glob("sealed-*.jsonl"))
         self._open_current()
         self._seal_now()  # whatever a previous process left, possibly with a torn last line
 
@@ -131,10 +134,11 @@ class Spool:
         self._close_current()
         sealed = self.directory / f"sealed-{time.time_ns()}.jsonl"
         os.replace(self.directory / CURRENT, sealed)
+        self._sealed.append(sealed)
         self._open_current()
 
     def has_pending(self) -> bool:
-        return self._size > 0 or bool(self.sealed())
+        return self._size > 0 or bool(self._sealed)
 
     def pending_bytes(self) -> int:
         total = self._size
@@ -144,7 +148,13 @@ class Spool:
         return total
 
     def sealed(self) -> list[Path]:
-        return sorted(self.directory.glob("sealed-*.jsonl"))
+        """Sealed files, oldest first."""
+        return list(self._sealed)
+
+    def forwarded(self, segment: Path) -> None:
+        """Every line of ``segment`` is confirmed by the broker: delete it."""
+        segment.unlink()
+        self._sealed.remove(segment)
 
 
 def claim_slot(root: Path) -> Spool:
