@@ -38,6 +38,8 @@ from shared.topology import (
 log = structlog.get_logger(__name__)
 
 Handler = Callable[[Envelope, UnitOfWork], Awaitable[None]]
+# Handles many envelopes in one unit of work; must be idempotent by itself (see BatchConsumer).
+BatchHandler = Callable[[Sequence[Envelope], UnitOfWork], Awaitable[None]]
 
 ATTEMPT_HEADER = "x-attempt"
 # Message ids are kept this long for deduplication: far longer than any retry or redelivery.
@@ -284,11 +286,14 @@ class Consumer:
             with contextlib.suppress(Exception):
                 await self._queue.cancel(self._tag)
             self._tag = None
-        if self._in_flight:
-            await asyncio.wait(self._in_flight, timeout=grace)
+        await self._finish_in_hand(grace)
         if self._channel is not None:
             with contextlib.suppress(Exception):
                 await self._channel.close()
+
+    async def _finish_in_hand(self, grace: float) -> None:
+        if self._in_flight:
+            await asyncio.wait(self._in_flight, timeout=grace)
 
     async def _on_message(self, message: AbstractIncomingMessage) -> None:
         task = asyncio.current_task()
@@ -393,3 +398,201 @@ class Consumer:
             await message.nack(requeue=True)
             return
         await message.ack()
+
+
+class BatchConsumer(Consumer):
+    """Consumes one queue in batches: many messages, one unit of work, then their acks.
+
+    Deliveries are collected until ``max_batch`` of them are in hand or ``linger`` seconds passed
+    since the first; the batch handler then gets all their envelopes in ONE unit of work, and
+    every message is acked only after it committed. One transaction per batch instead of one per
+    message is what makes a high-volume, cheap-per-message queue (the event recorder) fast.
+
+    Exactly-once rests on the batch handler itself: it MUST be idempotent (e.g. an
+    ``INSERT .. ON CONFLICT DO NOTHING`` on a natural key), since the batch path does not claim
+    message ids in ``processed_messages``. A redelivery of an already committed message (a crash
+    between commit and ack, a reconnect, a duplicate publish) is simply handled again, harmlessly.
+
+    Malformed envelopes go to ``<queue>.dead`` and messages of a type without a handler are acked,
+    as ``Consumer`` does. If the batch transaction fails, its messages are handled one by one
+    through the per-message path (``Consumer._process``: a message-id claim, the per-message
+    handler of ``handlers``, delayed retries, dead-lettering), so one poison message neither
+    blocks nor loses the others.
+
+    Batches are handled one after another, in delivery order, by a single task: when a batch is
+    acked every earlier delivery has been resolved, so one ``multiple`` ack covers the batch when
+    its deliveries are the channel's only unresolved ones up to its last.
+    """
+
+    def __init__(
+        self,
+        *,
+        connection: AbstractRobustConnection,
+        spec: QueueSpec,
+        handlers: Mapping[str, Handler],
+        batch_handler: BatchHandler,
+        database: Database,
+        outbox: Outbox,
+        publisher: Publisher,
+        prefetch: int = 512,
+        max_batch: int = 256,
+        linger: float = 0.02,
+    ) -> None:
+        super().__init__(
+            connection=connection,
+            spec=spec,
+            handlers=handlers,
+            database=database,
+            outbox=outbox,
+            publisher=publisher,
+            prefetch=prefetch,
+        )
+        self._batch_handler = batch_handler
+        self._max_batch = max_batch
+        self._linger = linger
+        # Deliveries in hand, in delivery order; None asks the batching task to finish.
+        self._inbox: asyncio.Queue[AbstractIncomingMessage | None] = asyncio.Queue()
+        # Delivery tags taken but not yet acked or nacked, per underlying channel.
+        self._unresolved: dict[object, set[int]] = {}
+        self._batching: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        self._batching = asyncio.create_task(self._run(), name=f"batches:{self._spec.name}")
+        await super().start()
+
+    async def _on_message(self, message: AbstractIncomingMessage) -> None:
+        if message.delivery_tag is not None:
+            self._unresolved.setdefault(message.channel, set()).add(message.delivery_tag)
+        self._inbox.put_nowait(message)
+
+    async def _finish_in_hand(self, grace: float) -> None:
+        """Handle (commit and ack) what was delivered before consuming stopped.
+
+        Whatever is still unacked when the grace runs out is requeued by the broker when the
+        channel closes: redelivered later, never lost, and harmless if it was committed.
+        """
+        if self._batching is None:
+            return
+        await asyncio.sleep(0)  # deliveries read before the cancel reach the inbox first
+        self._inbox.put_nowait(None)
+        done, _ = await asyncio.wait({self._batching}, timeout=grace)
+        if not done:
+            self._batching.cancel()
+            await asyncio.gather(self._batching, return_exceptions=True)
+        self._batching = None
+
+    async def _run(self) -> None:
+        finishing = False
+        while not finishing:
+            batch, finishing = await self._collect()
+            if not batch:
+                continue
+            try:
+                await self._handle_batch(batch)
+            except Exception as exc:
+                # Only an ack on a lost channel gets here: the broker redelivers those messages.
+                log.warning("batch not acknowledged", consumer=self._spec.name, error=repr(exc))
+
+    async def _collect(self) -> tuple[list[AbstractIncomingMessage], bool]:
+        """The next batch, and whether the consumer is finishing after it."""
+        first = await self._inbox.get()
+        if first is None:
+            return [], True
+        batch = [first]
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._linger
+        while len(batch) < self._max_batch:
+            if self._inbox.empty():
+                remaining = deadline - loop.time()
+                if remaining <= 0:
+                    break
+                try:
+                    async with asyncio.timeout(remaining):
+                        message = await self._inbox.get()
+                except TimeoutError:
+                    break
+            else:
+                message = self._inbox.get_nowait()
+            if message is None:
+                return batch, True
+            batch.append(message)
+        return batch, False
+
+    async def _handle_batch(self, batch: Sequence[AbstractIncomingMessage]) -> None:
+        messages: list[AbstractIncomingMessage] = []
+        envelopes: list[Envelope] = []
+        for message in batch:
+            try:
+                envelope = Envelope.from_bytes(message.body)
+            except ValidationError:
+                envelope = None
+            if envelope is None or self.handler_for(envelope.type) is None:
+                # Malformed (dead-lettered) or nobody's (acked): exactly as one by one.
+                await self._process_alone(message)
+            else:
+                messages.append(message)
+                envelopes.append(envelope)
+        if not messages:
+            return
+        started = utcnow()
+        try:
+            async with self._database.unit_of_work() as uow:
+                await self._batch_handler(envelopes, uow)
+                await uow.commit()
+            await self._outbox.flush(uow)
+        except asyncio.CancelledError:
+            for message in messages:
+                with contextlib.suppress(Exception):
+                    await message.nack(requeue=True)
+                self._resolved(message)
+            raise
+        except Exception as exc:
+            log.warning(
+                "batch failed; handling its messages one by one",
+                consumer=self._spec.name,
+                size=len(messages),
+                error=repr(exc),
+            )
+            for message in messages:
+                await self._process_alone(message)
+            return
+        try:
+            await self._ack(messages)
+        finally:
+            for message in messages:
+                self._resolved(message)
+        self.handled += len(messages)
+        lag = MESSAGE_LAG_SECONDS.labels(self._spec.name)
+        for envelope in envelopes:
+            lag.observe(max(0.0, (started - envelope.time).total_seconds()))
+            MESSAGES_CONSUMED.labels(self._spec.name, envelope.type, "handled").inc()
+
+    async def _process_alone(self, message: AbstractIncomingMessage) -> None:
+        try:
+            await self._process(message)
+        finally:
+            self._resolved(message)
+
+    async def _ack(self, messages: Sequence[AbstractIncomingMessage]) -> None:
+        last = messages[-1]
+        tags = {message.delivery_tag for message in messages if message.channel is last.channel}
+        last_tag = last.delivery_tag
+        unresolved = self._unresolved.get(last.channel, set())
+        if (
+            last_tag is not None
+            and len(tags) == len(messages)
+            and max(tags, key=lambda tag: tag or 0) == last_tag
+            and all(tag in tags for tag in unresolved if tag <= last_tag)
+        ):
+            await last.ack(multiple=True)
+            return
+        for message in messages:
+            await message.ack()
+
+    def _resolved(self, message: AbstractIncomingMessage) -> None:
+        tags = self._unresolved.get(message.channel)
+        if tags is None or message.delivery_tag is None:
+            return
+        tags.discard(message.delivery_tag)
+        if not tags:
+            del self._unresolved[message.channel]

@@ -10,6 +10,7 @@ import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
+from functools import partial
 
 import structlog
 import uvloop
@@ -18,13 +19,16 @@ from aiohttp import web
 from aiohttp.typedefs import Handler as HttpHandler
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 
-from shared.bus import Consumer, Handler, Outbox, Publisher, connect
+from shared.bus import BatchConsumer, BatchHandler, Consumer, Handler, Outbox, Publisher, connect
 from shared.db import Database
 from shared.metrics import HTTP_REQUESTS, HTTP_SECONDS, INSTANCE
 from shared.settings import CommonSettings
 from shared.topology import QueueSpec, declare_queue
 
 log = structlog.get_logger(__name__)
+
+# A batch consumer takes at least this many messages at a time (two batches of 256 in hand).
+BATCH_PREFETCH = 512
 
 
 @dataclass
@@ -134,17 +138,30 @@ async def start_consumer(
     spec: QueueSpec,
     handlers: Mapping[str, Handler],
     settings: CommonSettings,
+    batch_handler: BatchHandler | None = None,
 ) -> Callable[[], Awaitable[None]]:
-    """Consume ``spec`` with the app's connections; returns the graceful stop."""
+    """Consume ``spec`` with the app's connections; returns the graceful stop.
+
+    With ``batch_handler`` (idempotent by itself) it is a ``BatchConsumer``: batches in one
+    unit of work each, ``handlers`` only for the one-by-one fallback.
+    """
     infra = app[INFRA]
-    consumer = Consumer(
+    make: Callable[..., Consumer]
+    if batch_handler is None:
+        make = partial(Consumer, prefetch=settings.prefetch)
+    else:
+        make = partial(
+            BatchConsumer,
+            batch_handler=batch_handler,
+            prefetch=max(settings.prefetch, BATCH_PREFETCH),
+        )
+    consumer = make(
         connection=infra.connection,
         spec=spec,
         handlers=handlers,
         database=infra.database,
         outbox=infra.outbox,
         publisher=infra.publisher,
-        prefetch=settings.prefetch,
     )
     await consumer.start()
 
