@@ -66,7 +66,13 @@ def _start_ingest(
 def _start_recorder(
     settings: IngestSettings,
 ) -> Callable[[web.Application], Awaitable[Callable[[], Awaitable[None]]]]:
+    # Imported here so that this function is the recorder's whole wiring.
+    from webhook_ingest.recorder import record_batch
+
     async def start(app: web.Application) -> Callable[[], Awaitable[None]]:
-        return await start_consumer(app, EVENT_RECORDER, HANDLERS, settings)
+        # Batches of events in one transaction each; HANDLERS for the one-by-one fallback.
+        return await start_consumer(
+            app, EVENT_RECORDER, HANDLERS, settings, batch_handler=record_batch
+        )
 
     return start
