@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from sqlalchemy import func, select
 from webhook_ingest.events import entity_message
 from webhook_ingest.parsing import EntityBody
-from webhook_ingest.recorder import MAX_BIND_PARAMETERS, record_batch
+from webhook_ingest.recorder import record_batch
 
 from shared.db import Database
 from shared.messages import Envelope
@@ -30,7 +30,8 @@ def _entity(salon_id: int, resource_id: int) -> Envelope:
 
 async def test_a_batch_larger_than_one_statement_is_recorded_once_each(database: Database):
     salon_id = 900_000_000 + secrets.randbelow(10**8)
-    count = MAX_BIND_PARAMETERS // 10 + 500  # 10 columns a row: more than one statement
+    # PostgreSQL binds at most 32767 parameters a statement; a row has 10 columns.
+    count = 32767 // 10 + 500
     envelopes = [_entity(salon_id, resource_id) for resource_id in range(count)]
     async with database.unit_of_work() as uow:
         await record_batch([*envelopes, *envelopes[:100]], uow)  # repeats within the batch
