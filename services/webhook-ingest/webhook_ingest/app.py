@@ -18,7 +18,7 @@ from shared.topology import ALL_QUEUES, EVENT_RECORDER
 from webhook_ingest.company_secrets import CompanySecrets
 from webhook_ingest.delivery import SPOOL_BYTES, Delivery
 from webhook_ingest.http_api import INGEST, Ingest, add_callback_routes, json_errors
-from webhook_ingest.recorder import HANDLERS
+from webhook_ingest.recorder import HANDLERS, record_batch
 from webhook_ingest.settings import IngestSettings
 from webhook_ingest.spool import claim_slot
 
@@ -66,9 +66,6 @@ def _start_ingest(
 def _start_recorder(
     settings: IngestSettings,
 ) -> Callable[[web.Application], Awaitable[Callable[[], Awaitable[None]]]]:
-    # Imported here so that this function is the recorder's whole wiring.
-    from webhook_ingest.recorder import record_batch
-
     async def start(app: web.Application) -> Callable[[], Awaitable[None]]:
         # Batches of events in one transaction each; HANDLERS for the one-by-one fallback.
         return await start_consumer(
