@@ -25,7 +25,7 @@ class IngestSettings(CommonSettings, YClientsSettings):
     )
     # More publishes than this waiting for a confirm: new events go to the spool instead.
     max_publishes_in_flight: Annotated[int, Field(ge=1, le=10_000)] = Field(
-        32, alias="WEBHOOK_MAX_PUBLISHES_IN_FLIGHT"
+        8, alias="WEBHOOK_MAX_PUBLISHES_IN_FLIGHT"
     )
     secret_cache_ttl_seconds: Annotated[float, Field(ge=0, le=3600)] = Field(
         30.0, alias="WEBHOOK_SECRET_CACHE_TTL_SECONDS"
