@@ -54,15 +54,15 @@ class Ingest:
         )
 
     async def _read_body(self, request: web.Request) -> bytes:
-        too_large = Rejected(
-            413, "body_too_large", f"the body must be at most {self._max_body} bytes"
-        )
         if request.content_length is not None and request.content_length > self._max_body:
-            raise too_large
+            raise self._too_large()
         try:
             return await request.read()
         except web.HTTPRequestEntityTooLarge:
-            raise too_large from None
+            raise self._too_large() from None
+
+    def _too_large(self) -> Rejected:
+        return Rejected(413, "body_too_large", f"the body must be at most {self._max_body} bytes")
 
     def _lifecycle(self, document: dict[str, Any], received_at: datetime) -> SerializedMessage:
         token = document.get("partner_token")
