@@ -48,6 +48,7 @@ def _start_ingest(
             spool,
             settings.publish_timeout_seconds,
             settings.max_publishes_in_flight,
+            settings.spool_max_bytes,
         )
         secrets = CompanySecrets(infra.database, settings.secret_cache_ttl_seconds)
         app[INGEST] = Ingest(settings, secrets, delivery)

@@ -20,6 +20,7 @@ from prometheus_client import Counter, Gauge
 
 from shared.bus import Publisher, SerializedMessage
 from shared.topology import EVENTS_EXCHANGE
+from webhook_ingest.rejections import Rejected
 from webhook_ingest.spool import Spool, orphaned_slots, read_segment
 
 log = structlog.get_logger(__name__)
@@ -45,12 +46,14 @@ class Delivery:
         spool: Spool,
         publish_timeout: float,
         max_in_flight: int,
+        spool_max_bytes: int,
     ) -> None:
         self._publisher = publisher
         self._broker_up = broker_up
         self._spool = spool
         self._timeout = publish_timeout
         self._max_in_flight = max_in_flight
+        self._spool_max_bytes = spool_max_bytes
         self._in_flight = 0
 
     async def deliver(self, messages: list[SerializedMessage]) -> Literal["published", "spooled"]:
@@ -66,6 +69,11 @@ class Delivery:
                 return "published"
             finally:
                 self._in_flight -= len(messages)
+        if self._spool.pending_bytes() >= self._spool_max_bytes:
+            # The broker has been away long enough to fill the spool: now a 503 makes YClients
+            # retry, rather than filling the disk other things need.
+            log.error("spool full; refusing webhooks", spool_bytes=self._spool.pending_bytes())
+            raise Rejected(503, "busy", "try again shortly")
         await self._spool.append(messages)
         SPOOLED.inc(len(messages))
         return "spooled"

@@ -16,6 +16,10 @@ class IngestSettings(CommonSettings, YClientsSettings):
     # Where accepted events wait (fsynced) while RabbitMQ is unreachable; each process takes a
     # slot directory of its own under it, so replicas may share one volume.
     spool_dir: Path = Field(Path("var/webhook-ingest/spool"), alias="WEBHOOK_SPOOL_DIR")
+    # A spool this full (the broker away for long) answers 503 instead of taking more.
+    spool_max_bytes: Annotated[int, Field(ge=1024 * 1024)] = Field(
+        2 * 1024**3, alias="WEBHOOK_SPOOL_MAX_BYTES"
+    )
     max_body_bytes: Annotated[int, Field(ge=1024, le=16 * 1024 * 1024)] = Field(
         256 * 1024, alias="WEBHOOK_MAX_BODY_BYTES"
     )

@@ -47,6 +47,7 @@ class Spool:
         self._size = 0
         # Kept in memory: has_pending() is asked on every request, a directory listing is not cheap.
         self._sealed: list[Path] = []
+        self._sealed_bytes = 0
         self._pending: list[tuple[bytes, asyncio.Future[None]]] = []
         self._writer: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()  # one write or seal at a time
@@ -62,6 +63,7 @@ class Spool:
             raise SpoolBusy(str(self.directory)) from None
         self._lock_fd = lock_fd
         self._sealed = sorted(self.directory.glob("sealed-*.jsonl"))
+        self._sealed_bytes = sum(path.stat().st_size for path in self._sealed)
         self._open_current()
         self._seal_now()  # whatever a previous process left, possibly with a torn last line
 
@@ -135,17 +137,14 @@ class Spool:
         sealed = self.directory / f"sealed-{time.time_ns()}.jsonl"
         os.replace(self.directory / CURRENT, sealed)
         self._sealed.append(sealed)
+        self._sealed_bytes += self._size
         self._open_current()
 
     def has_pending(self) -> bool:
         return self._size > 0 or bool(self._sealed)
 
     def pending_bytes(self) -> int:
-        total = self._size
-        for path in self.sealed():
-            with contextlib.suppress(FileNotFoundError):  # forwarded meanwhile
-                total += path.stat().st_size
-        return total
+        return self._size + self._sealed_bytes
 
     def sealed(self) -> list[Path]:
         """Sealed files, oldest first."""
@@ -153,8 +152,10 @@ class Spool:
 
     def forwarded(self, segment: Path) -> None:
         """Every line of ``segment`` is confirmed by the broker: delete it."""
+        size = segment.stat().st_size
         segment.unlink()
         self._sealed.remove(segment)
+        self._sealed_bytes -= size
 
 
 def claim_slot(root: Path) -> Spool:
