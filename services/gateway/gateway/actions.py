@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
 
@@ -13,6 +13,9 @@ from gateway import tokens
 from gateway.onboarding import Snapshot, snapshot
 from shared.messages import RetryActivation, StartSession
 from shared.runtime import Infrastructure
+
+if TYPE_CHECKING:
+    from gateway.qr_limits import QrRequestLimits
 
 
 class ActionRefused(Exception):
@@ -87,10 +90,13 @@ def _require_open(state: Snapshot) -> None:
         raise ActionRefused(409, "already_active", "Все филиалы уже подключены.")
 
 
-async def request_qr(infra: Infrastructure, connection_id: uuid.UUID, phone: object) -> str:
+async def request_qr(
+    infra: Infrastructure, limits: QrRequestLimits, connection_id: uuid.UUID, phone: object
+) -> str:
     """Ask wa-session to start the login; returns ``qr`` or ``pairing_code``."""
     pairing_phone = normalize_phone(phone)
     _require_open(await current_state(infra, connection_id))
+    limits.take(connection_id)
     await infra.publisher.send(
         StartSession(session_id=str(connection_id), pairing_phone=pairing_phone),
         str(connection_id),

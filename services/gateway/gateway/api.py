@@ -10,7 +10,7 @@ from aiohttp import web
 
 from gateway import actions
 from gateway.actions import ActionRefused
-from gateway.context import SETTINGS
+from gateway.context import QR_LIMITS, SETTINGS
 from gateway.openapi import OPENAPI
 from shared.runtime import INFRA
 
@@ -50,7 +50,9 @@ async def post_qr(request: web.Request) -> web.Response:
     try:
         connection_id = await _connection_of(request)
         body = await _json_body(request)
-        mode = await actions.request_qr(request.app[INFRA], connection_id, body.get("phone"))
+        mode = await actions.request_qr(
+            request.app[INFRA], request.app[QR_LIMITS], connection_id, body.get("phone")
+        )
     except ActionRefused as exc:
         return _refusal(exc)
     return web.json_response({"sessionId": str(connection_id), "mode": mode}, status=202)

@@ -12,8 +12,9 @@ import socketio
 from aiohttp import web
 
 from gateway import api, demo
-from gateway.context import SETTINGS, SOCKETS
+from gateway.context import QR_LIMITS, SETTINGS, SOCKETS
 from gateway.errors import friendly_errors
+from gateway.qr_limits import QrRequestLimits
 from gateway.realtime import MarketplaceNamespace, relay_handlers
 from gateway.redirect import yclients_redirect
 from gateway.security import security_headers
@@ -95,7 +96,8 @@ def create_app(settings: GatewaySettings) -> web.Application:
         # No list: the page's own origin only.
         cors_allowed_origins=origins or None,
     )
-    sio.register_namespace(MarketplaceNamespace(lambda: app[INFRA], settings))
+    app[QR_LIMITS] = QrRequestLimits(settings.qr_requests_per_minute, window=60.0)
+    sio.register_namespace(MarketplaceNamespace(lambda: app[INFRA], settings, app[QR_LIMITS]))
     sio.attach(app)
     app[SOCKETS] = sio
 

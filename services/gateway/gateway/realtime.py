@@ -18,6 +18,7 @@ import structlog
 from gateway import actions
 from gateway.actions import ActionRefused
 from gateway.qr_image import qr_data_url
+from gateway.qr_limits import QrRequestLimits
 from gateway.settings import GatewaySettings
 from shared.db import UnitOfWork
 from shared.messages import (
@@ -40,17 +41,23 @@ NAMESPACE = "/marketplace"
 
 
 def _refusal_event(exc: ActionRefused) -> dict[str, Any]:
-    action = "restart" if exc.status == 401 else None
+    action = {401: "restart", 429: "request-qr"}.get(exc.status)
     return {"code": exc.code, "message": exc.message, "action": action}
 
 
 class MarketplaceNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
     """Holds its dependencies only; what a client is lives in its Socket.IO session."""
 
-    def __init__(self, infra: Callable[[], Infrastructure], settings: GatewaySettings) -> None:
+    def __init__(
+        self,
+        infra: Callable[[], Infrastructure],
+        settings: GatewaySettings,
+        qr_limits: QrRequestLimits,
+    ) -> None:
         super().__init__(NAMESPACE)
         self._infra = infra
         self._settings = settings
+        self._qr_limits = qr_limits
 
     async def on_connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> None:
         token = auth.get("token") if isinstance(auth, dict) else None
@@ -86,7 +93,9 @@ class MarketplaceNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
     async def on_request_qr(self, sid: str, data: Any = None) -> None:
         phone = data.get("phone") if isinstance(data, dict) else None
         try:
-            await actions.request_qr(self._infra(), await self._connection(sid), phone)
+            await actions.request_qr(
+                self._infra(), self._qr_limits, await self._connection(sid), phone
+            )
         except ActionRefused as exc:
             await self.emit("error", _refusal_event(exc), to=sid)
 

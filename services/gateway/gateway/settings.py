@@ -24,6 +24,8 @@ class GatewaySettings(CommonSettings, YClientsSettings):
     # YClients sends user_data only when "transfer user data" is on; we expect it by default.
     require_user_data: bool = Field(True, alias="REQUIRE_USER_DATA")
     max_salons_per_redirect: int = Field(50, alias="MAX_SALONS_PER_REDIRECT", ge=1, le=500)
+    # Login starts (new QR codes) one connection may ask for in a minute, per instance.
+    qr_requests_per_minute: int = Field(5, alias="QR_REQUESTS_PER_MINUTE", ge=1, le=1000)
     allowed_origins: str = Field("", alias="ALLOWED_ORIGINS")
     frame_ancestors: str = Field("'self' https://*.yclients.com", alias="FRAME_ANCESTORS")
     yclients_return_url: str = Field("https://yclients.com/appstore/", alias="YCLIENTS_RETURN_URL")

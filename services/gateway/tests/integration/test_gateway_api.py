@@ -184,6 +184,22 @@ async def test_bad_qr_requests_are_refused(gateway, onboarded, kwargs, status, e
     assert body["message"]
 
 
+async def test_a_connection_asking_for_qr_codes_in_a_loop_is_refused_with_429(
+    gateway, onboarded, new_salons, command_tap
+):
+    token, connection_id = onboarded
+    answers = [await _call("POST", f"{gateway.url}/marketplace/api/qr", token) for _ in range(6)]
+    assert [status for status, _, _ in answers] == [202] * 5 + [429]
+    refusal = answers[-1][2]
+    assert refusal["error"] == "too_many_qr_requests"
+    assert "Подождите минуту" in refusal["message"]
+    for _ in range(5):  # one login start per accepted request, none for the refused one
+        assert (await _next_command(command_tap, connection_id)).type == "wa.session.start"
+    another_token, _ = await _onboard(gateway, new_salons(1))
+    status, _, _ = await _call("POST", f"{gateway.url}/marketplace/api/qr", another_token)
+    assert status == 202  # the limit is per connection
+
+
 async def test_activation_waits_for_whatsapp(gateway, database, onboarded, command_tap):
     token, connection_id = onboarded
     status, _, body = await _call("POST", f"{gateway.url}/marketplace/api/activate", token)
