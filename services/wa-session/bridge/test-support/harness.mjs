@@ -5,6 +5,7 @@ import { once } from 'node:events'
 import { existsSync } from 'node:fs'
 import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
+import { spawnEmulator } from '../../wa-emulator/src/spawn.mjs'
 
 const BRIDGE_MAIN = fileURLToPath(new URL('../src/main.mjs', import.meta.url))
 const EMULATOR_DIR = fileURLToPath(new URL('../../wa-emulator/', import.meta.url))
@@ -25,32 +26,7 @@ export const startEmulator = async (args = []) => {
   if (!existsSync(new URL('node_modules/baileys', `file://${EMULATOR_DIR}`))) {
     throw new Error(`the emulator's dependencies are missing: run npm ci in ${EMULATOR_DIR}`)
   }
-  const proc = spawn(
-    process.execPath,
-    [`${EMULATOR_DIR}src/main.mjs`, '--host', '127.0.0.1', '--ws-port', '0', '--control-port', '0', ...args],
-    { stdio: ['ignore', 'pipe', VERBOSE ? 'inherit' : 'ignore'] }
-  )
-  const [line] = await Promise.race([
-    once(createInterface({ input: proc.stdout }), 'line'),
-    once(proc, 'exit').then(([code]) => Promise.reject(new Error(`emulator exited with ${code}`)))
-  ])
-  const info = JSON.parse(line)
-  const call = async (method, path, body) => {
-    const res = await fetch(info.controlUrl + path, {
-      method,
-      headers: body ? { 'content-type': 'application/json' } : {},
-      body: body ? JSON.stringify(body) : undefined,
-      signal: AbortSignal.timeout(15_000)
-    })
-    return { status: res.status, body: await res.json() }
-  }
-  const state = async () => (await call('GET', '/state')).body
-  const stop = async () => {
-    if (proc.exitCode !== null) return
-    proc.kill('SIGTERM')
-    await once(proc, 'exit')
-  }
-  return { info, call, state, stop }
+  return spawnEmulator(args, { verbose: VERBOSE })
 }
 
 /**

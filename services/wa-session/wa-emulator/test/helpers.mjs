@@ -1,41 +1,14 @@
 // Test harness: the emulator as a child process, and the real Baileys client pointed at it.
-import { spawn } from 'node:child_process'
-import { once } from 'node:events'
-import { createInterface } from 'node:readline'
-import { fileURLToPath } from 'node:url'
 import makeWASocket, { initAuthCreds, WA_CERT_DETAILS } from 'baileys'
+import { spawnEmulator } from '../src/spawn.mjs'
 
-const MAIN = fileURLToPath(new URL('../src/main.mjs', import.meta.url))
 const VERBOSE = !!process.env.WA_EMULATOR_TEST_VERBOSE
 
 export const startEmulator = async (extraArgs = []) => {
-  const proc = spawn(process.execPath, [MAIN, '--host', '127.0.0.1', '--ws-port', '0', '--control-port', '0', ...extraArgs], {
-    stdio: ['ignore', 'pipe', VERBOSE ? 'inherit' : 'ignore']
-  })
-  const lines = createInterface({ input: proc.stdout })
-  const [line] = await Promise.race([
-    once(lines, 'line'),
-    once(proc, 'exit').then(([code]) => Promise.reject(new Error(`emulator exited with ${code}`)))
-  ])
-  const info = JSON.parse(line)
+  const emulator = await spawnEmulator(extraArgs, { verbose: VERBOSE })
   // What the bridge does in test mode: trust the emulator's root instead of WhatsApp's.
-  WA_CERT_DETAILS.PUBLIC_KEY = Buffer.from(info.rootPublicKey, 'base64')
-
-  const call = async (method, path, body) => {
-    const res = await fetch(info.controlUrl + path, {
-      method,
-      headers: body ? { 'content-type': 'application/json' } : {},
-      body: body ? JSON.stringify(body) : undefined,
-      signal: AbortSignal.timeout(15_000)
-    })
-    return { status: res.status, body: await res.json() }
-  }
-  const stop = async () => {
-    if (proc.exitCode !== null) return
-    proc.kill('SIGTERM')
-    await once(proc, 'exit')
-  }
-  return { info, proc, call, stop }
+  WA_CERT_DETAILS.PUBLIC_KEY = Buffer.from(emulator.info.rootPublicKey, 'base64')
+  return emulator
 }
 
 /** Auth state kept in memory: persistence is wa-session's business, not the emulator's. */
