@@ -109,14 +109,16 @@ async def start_wa_session(
             name,
             [sys.executable, "-m", "wa_session"],
             test_env.env(
-                HTTP_PORT=str(port),
-                INSTANCE_ID=f"{name}-{uuid.uuid4().hex[:6]}",
-                WA_WEBSOCKET_URL=emulator.ws_url,
-                WA_TRUST_EMULATOR_ROOT_KEY=emulator.root_key,
-                WA_QR_TIMEOUT_MS="3000",
-                WA_LEASE_TTL_SECONDS="6",
-                WA_LEASE_POLL_SECONDS="0.3",
-                **env,
+                **{
+                    "HTTP_PORT": str(port),
+                    "INSTANCE_ID": f"{name}-{uuid.uuid4().hex[:6]}",
+                    "WA_WEBSOCKET_URL": emulator.ws_url,
+                    "WA_TRUST_EMULATOR_ROOT_KEY": emulator.root_key,
+                    "WA_QR_TIMEOUT_MS": "3000",
+                    "WA_LEASE_TTL_SECONDS": "6",
+                    "WA_LEASE_POLL_SECONDS": "0.3",
+                    **env,  # a test may override any of these
+                }
             ),
         )
         started.append(process)

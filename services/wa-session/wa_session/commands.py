@@ -90,8 +90,9 @@ async def start(envelope: Envelope, uow: UnitOfWork) -> None:
         # Already running (or being started): say where it is, change nothing.
         _publish_status(uow, session)
         return
+    # A logout still pending is kept: the owner logs the old device out and wipes the state
+    # first, and since the session should run, it is claimed again as a fresh login (new QR).
     session.desired_running = True
-    session.pending_action = None
     session.pairing_phone = command.pairing_phone
     if session.state == "logged_out":
         await wipe(uow, session_id)

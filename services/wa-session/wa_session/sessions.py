@@ -18,7 +18,7 @@ from typing import Any, Protocol, get_args
 
 import structlog
 from prometheus_client import Counter, Gauge
-from sqlalchemy import func, update
+from sqlalchemy import case, func, update
 
 from shared.bus import Outbox
 from shared.db import Database
@@ -274,6 +274,7 @@ class SessionManager:
             reason=reason,
             release=True,
             stay=False,
+            start_if_asked=True,
             wipe_state=True,
             events=[SessionLoggedOut(session_id=str(live.id), phone=live.phone, reason=reason)],
         )
@@ -334,12 +335,16 @@ class SessionManager:
         stay: bool = True,
         release_lease: bool = False,
         wipe_state: bool = False,
+        start_if_asked: bool = False,
     ) -> bool:
         """Persist and publish one transition; False (and the session dropped) if fenced.
 
         ``release``: the session ends here, the lease is given up and the instance forgets it;
         ``stay=False`` also clears desired_running (WhatsApp ended it: no restart until asked).
         ``release_lease``: only the lease is given up (a handover), the session should run on.
+        ``start_if_asked``: with ``stay=False``, a start recorded while a logout was pending
+        (desired_running true beside ``pending_action = 'logout'``) is kept, so that the session
+        is claimed again as a fresh login once this transition released it.
         """
         values: dict[str, Any] = {
             "state": state,
@@ -353,7 +358,12 @@ class SessionManager:
             values["lease_expires_at"] = func.now()
         if release:
             values["pending_action"] = None
-        if not stay:
+        if not stay and start_if_asked:
+            # Evaluated on the row as it was: a start that came after the logout command wins.
+            values["desired_running"] = case(
+                (WaSession.pending_action == "logout", WaSession.desired_running), else_=False
+            )
+        elif not stay:
             values["desired_running"] = False
         async with self._database.unit_of_work() as uow:
             seq = (
