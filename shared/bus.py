@@ -420,8 +420,8 @@ class BatchConsumer(Consumer):
     blocks nor loses the others.
 
     Batches are handled one after another, in delivery order, by a single task: when a batch is
-    acked every earlier delivery has been resolved, so one ``multiple`` ack covers the batch when
-    its deliveries are the channel's only unresolved ones up to its last.
+    acked every earlier delivery has been acked, nacked or dead-lettered, so one ``multiple`` ack
+    on its last message covers it, unless a reconnect put its messages on different channels.
     """
 
     def __init__(
@@ -452,8 +452,6 @@ class BatchConsumer(Consumer):
         self._linger = linger
         # Deliveries in hand, in delivery order; None asks the batching task to finish.
         self._inbox: asyncio.Queue[AbstractIncomingMessage | None] = asyncio.Queue()
-        # Delivery tags taken but not yet acked or nacked, per underlying channel.
-        self._unresolved: dict[object, set[int]] = {}
         self._batching: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
@@ -461,8 +459,6 @@ class BatchConsumer(Consumer):
         await super().start()
 
     async def _on_message(self, message: AbstractIncomingMessage) -> None:
-        if message.delivery_tag is not None:
-            self._unresolved.setdefault(message.channel, set()).add(message.delivery_tag)
         self._inbox.put_nowait(message)
 
     async def _finish_in_hand(self, grace: float) -> None:
@@ -528,7 +524,7 @@ class BatchConsumer(Consumer):
                 envelope = None
             if envelope is None or self.handler_for(envelope.type) is None:
                 # Malformed (dead-lettered) or nobody's (acked): exactly as one by one.
-                await self._process_alone(message)
+                await self._process(message)
             else:
                 messages.append(message)
                 envelopes.append(envelope)
@@ -544,7 +540,6 @@ class BatchConsumer(Consumer):
             for message in messages:
                 with contextlib.suppress(Exception):
                     await message.nack(requeue=True)
-                self._resolved(message)
             raise
         except Exception as exc:
             log.warning(
@@ -554,45 +549,20 @@ class BatchConsumer(Consumer):
                 error=repr(exc),
             )
             for message in messages:
-                await self._process_alone(message)
+                await self._process(message)
             return
-        try:
-            await self._ack(messages)
-        finally:
-            for message in messages:
-                self._resolved(message)
+        await self._ack(messages)
         self.handled += len(messages)
         lag = MESSAGE_LAG_SECONDS.labels(self._spec.name)
         for envelope in envelopes:
             lag.observe(max(0.0, (started - envelope.time).total_seconds()))
             MESSAGES_CONSUMED.labels(self._spec.name, envelope.type, "handled").inc()
 
-    async def _process_alone(self, message: AbstractIncomingMessage) -> None:
-        try:
-            await self._process(message)
-        finally:
-            self._resolved(message)
-
-    async def _ack(self, messages: Sequence[AbstractIncomingMessage]) -> None:
+    @staticmethod
+    async def _ack(messages: Sequence[AbstractIncomingMessage]) -> None:
         last = messages[-1]
-        tags = {message.delivery_tag for message in messages if message.channel is last.channel}
-        last_tag = last.delivery_tag
-        unresolved = self._unresolved.get(last.channel, set())
-        if (
-            last_tag is not None
-            and len(tags) == len(messages)
-            and max(tags, key=lambda tag: tag or 0) == last_tag
-            and all(tag in tags for tag in unresolved if tag <= last_tag)
-        ):
+        if all(message.channel is last.channel for message in messages):
             await last.ack(multiple=True)
             return
         for message in messages:
             await message.ack()
-
-    def _resolved(self, message: AbstractIncomingMessage) -> None:
-        tags = self._unresolved.get(message.channel)
-        if tags is None or message.delivery_tag is None:
-            return
-        tags.discard(message.delivery_tag)
-        if not tags:
-            del self._unresolved[message.channel]
