@@ -10,7 +10,7 @@ import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from functools import partial
+from typing import Any
 
 import structlog
 import uvloop
@@ -146,22 +146,20 @@ async def start_consumer(
     unit of work each, ``handlers`` only for the one-by-one fallback.
     """
     infra = app[INFRA]
-    make: Callable[..., Consumer]
-    if batch_handler is None:
-        make = partial(Consumer, prefetch=settings.prefetch)
-    else:
-        make = partial(
-            BatchConsumer,
-            batch_handler=batch_handler,
-            prefetch=max(settings.prefetch, BATCH_PREFETCH),
+    common: dict[str, Any] = {
+        "connection": infra.connection,
+        "spec": spec,
+        "handlers": handlers,
+        "database": infra.database,
+        "outbox": infra.outbox,
+        "publisher": infra.publisher,
+    }
+    consumer = (
+        Consumer(**common, prefetch=settings.prefetch)
+        if batch_handler is None
+        else BatchConsumer(
+            **common, batch_handler=batch_handler, prefetch=max(settings.prefetch, BATCH_PREFETCH)
         )
-    consumer = make(
-        connection=infra.connection,
-        spec=spec,
-        handlers=handlers,
-        database=infra.database,
-        outbox=infra.outbox,
-        publisher=infra.publisher,
     )
     await consumer.start()
 
