@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 PYTHON ?= python3
 SERVICES := services/gateway services/webhook-ingest services/wa-session services/activation
-NODE_PACKAGES := services/wa-session/bridge services/wa-session/wa-emulator
+NODE_PACKAGES := services/wa-session/bridge emulators/whatsapp
 PY_PACKAGES := . $(SERVICES) emulators/yclients-sandbox
 
 .PHONY: help

@@ -8,7 +8,7 @@ scans it), and at each level holds for a while and reads /proc of both processes
     .venv/bin/python -m bench.wa_session_memory_bench [--levels 1,100,500] [--hold 20]
 
 Needs the local PostgreSQL and RabbitMQ, and `npm ci` done in services/wa-session/bridge and
-services/wa-session/wa-emulator.
+emulators/whatsapp.
 """
 
 from __future__ import annotations

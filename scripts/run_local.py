@@ -179,7 +179,7 @@ async def main() -> int:
                 "wa-emulator",
                 [
                     "node",
-                    "services/wa-session/wa-emulator/src/main.mjs",
+                    "emulators/whatsapp/src/main.mjs",
                     "--host",
                     "127.0.0.1",
                     "--ws-port",

@@ -19,7 +19,7 @@ import aiohttp
 from testkit.environment import ROOT, TEST_SECRETS, TestEnvironment, forget_running_sessions
 from testkit.processes import Process, free_port, python_module, wait_http_ok
 
-EMULATOR_MAIN = ROOT / "services" / "wa-session" / "wa-emulator" / "src" / "main.mjs"
+EMULATOR_MAIN = ROOT / "emulators" / "whatsapp" / "src" / "main.mjs"
 
 SERVICES = {
     "gateway": "gateway",

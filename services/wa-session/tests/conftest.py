@@ -26,7 +26,7 @@ from testkit.processes import Process, eventually, free_port, wait_http_ok
 from testkit.system import emulator_command
 
 WA_DIR = ROOT / "services" / "wa-session"
-NODE_PACKAGES = (WA_DIR / "bridge", WA_DIR / "wa-emulator")
+NODE_PACKAGES = (WA_DIR / "bridge", ROOT / "emulators" / "whatsapp")
 
 
 @pytest.fixture(scope="session")

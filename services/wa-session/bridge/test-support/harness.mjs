@@ -5,10 +5,10 @@ import { once } from 'node:events'
 import { existsSync } from 'node:fs'
 import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
-import { spawnEmulator } from '../../wa-emulator/src/spawn.mjs'
+import { spawnEmulator } from '../../../../emulators/whatsapp/src/spawn.mjs'
 
 const BRIDGE_MAIN = fileURLToPath(new URL('../src/main.mjs', import.meta.url))
-const EMULATOR_DIR = fileURLToPath(new URL('../../wa-emulator/', import.meta.url))
+const EMULATOR_DIR = fileURLToPath(new URL('../../../../emulators/whatsapp/', import.meta.url))
 const VERBOSE = !!process.env.WA_BRIDGE_TEST_VERBOSE
 
 /** Polls `probe` until it returns a truthy value; bounded by `timeoutMs`. */
