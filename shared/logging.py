@@ -22,6 +22,8 @@ _SECRET_KEYS = re.compile(
 )
 # Values that look like secrets even under an innocent key: bearer tokens, JWTs.
 _SECRET_VALUES = re.compile(r"(Bearer\s+\S+|eyJ[\w-]+\.[\w-]+\.[\w-]+)")
+# The per-salon secret is the last segment of the webhook URLs we register with YClients.
+_SECRET_IN_PATH = re.compile(r"(/callback/yclients/)[^/?#\s\"']+")
 REDACTED = "[redacted]"
 
 
@@ -29,7 +31,7 @@ def redact(value: Any, key: str = "") -> Any:
     if key and _SECRET_KEYS.search(key):
         return REDACTED
     if isinstance(value, str):
-        return _SECRET_VALUES.sub(REDACTED, value)
+        return _SECRET_IN_PATH.sub(r"\1" + REDACTED, _SECRET_VALUES.sub(REDACTED, value))
     if isinstance(value, dict):
         return {k: redact(v, str(k)) for k, v in value.items()}
     if isinstance(value, list | tuple):

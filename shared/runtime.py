@@ -189,11 +189,17 @@ async def metrics(_request: web.Request) -> web.Response:
     return response
 
 
+def route_name(request: web.Request) -> str:
+    """The pattern of the route a request matched: safe to log and count, where the path itself
+    may carry a secret (a salon's webhook URL)."""
+    resource = request.match_info.route.resource
+    return resource.canonical if resource is not None else "unmatched"
+
+
 @web.middleware
 async def http_metrics(request: web.Request, handler: HttpHandler) -> web.StreamResponse:
-    """Count every answer by route (the pattern, never the path with its secrets) and status."""
-    route = request.match_info.route.resource
-    name = route.canonical if route is not None else "unmatched"
+    """Count every answer by route and status."""
+    name = route_name(request)
     started = time.perf_counter()
     status = 500
     try:

@@ -13,6 +13,7 @@ from prometheus_client import Counter
 
 from shared.bus import SerializedMessage
 from shared.crypto import constant_time_equals
+from shared.runtime import route_name
 from webhook_ingest.company_secrets import CompanySecrets
 from webhook_ingest.delivery import Delivery
 from webhook_ingest.events import entity_message, lifecycle_message
@@ -115,7 +116,7 @@ async def json_errors(
         return await handler(request)
     except Rejected as exc:
         REJECTED.labels(str(exc.status)).inc()
-        log.info("webhook refused", status=exc.status, error=exc.error, path=request.path)
+        log.info("webhook refused", status=exc.status, error=exc.error, route=route_name(request))
         return _error(exc.status, exc.error, exc.detail)
     except web.HTTPException as exc:
         if exc.status < 400:
@@ -123,7 +124,7 @@ async def json_errors(
         return _error(exc.status, exc.reason.lower().replace(" ", "_"), None, exc.headers)
     except Exception as exc:
         REJECTED.labels("503").inc()
-        log.error("webhook not accepted", error=repr(exc), path=request.path)
+        log.error("webhook not accepted", error=repr(exc), route=route_name(request))
         return _error(503, "unavailable", "try again shortly")
 
 

@@ -53,6 +53,14 @@ def test_redaction_by_key_and_by_value() -> None:
     assert "abc.def" not in event["note"] and "eyJzdWIi" not in event["note"]
 
 
+def test_webhook_secrets_in_paths_are_redacted_under_any_key() -> None:
+    event = redact(
+        {"where": "POST /callback/yclients/s3cr3t-Value_1?x=1", "plain": "/callback/yclients"}
+    )
+    assert event["where"] == f"POST /callback/yclients/{REDACTED}?x=1"
+    assert event["plain"] == "/callback/yclients"
+
+
 def test_envelope_round_trip_and_routing_keys() -> None:
     envelope = Envelope.wrap(SessionConnected(session_id="s", phone="7999"), "conn-1")
     again = Envelope.from_bytes(envelope.to_bytes())
