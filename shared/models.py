@@ -84,6 +84,9 @@ class Company(Base):
     marketplace_user_phone: Mapped[str | None] = mapped_column(String(32))
     marketplace_user_email: Mapped[str | None] = mapped_column(Text)
     marketplace_user_approved: Mapped[bool | None] = mapped_column(Boolean)
+    # Until then only the YClients user above may open a connection for this salon: a redirect
+    # proves who the user is, not that the salon is theirs (see docs, "threat model").
+    claimed_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     whatsapp_phone: Mapped[str | None] = mapped_column(String(32))
     whatsapp_connected_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     whatsapp_channel_enabled: Mapped[bool | None] = mapped_column(Boolean)

@@ -82,6 +82,11 @@ class YClientsSettings(BaseSettings):
     yclients_base_url: AnyHttpUrl = Field(
         AnyHttpUrl("https://api.yclients.com"), alias="YCLIENTS_BASE_URL"
     )
+    # This process's share of YClients' limit (5/s and 200/min per IP): with N processes calling
+    # YClients behind one address, give each 3/N. See shared.yclients.RateLimiter.
+    yclients_rate_limit_per_second: Annotated[float, Field(gt=0, le=5)] = Field(
+        3.0, alias="YCLIENTS_RATE_LIMIT_PER_SECOND"
+    )
 
     @field_validator("yclients_partner_token")
     @classmethod

@@ -23,6 +23,8 @@ from typing import Any
 import aiohttp
 import structlog
 
+from shared.settings import YClientsSettings
+
 log = structlog.get_logger(__name__)
 
 ALREADY_INSTALLED_MESSAGE = "Пользователь уже установил это приложение."
@@ -46,6 +48,7 @@ __all__ = [
     "ValidationFailed",
     "YClientsClient",
     "YClientsError",
+    "client_for",
 ]
 
 
@@ -292,6 +295,24 @@ class YClientsClient:
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise Unavailable(None, f"{exc.__class__.__name__}: {exc}") from exc
         return _read_answer(status, content_type, raw)
+
+
+def client_for(
+    session: aiohttp.ClientSession,
+    settings: YClientsSettings,
+    retry: Retry | None = None,
+    timeout_seconds: float = 10.0,
+) -> YClientsClient:
+    """The client a service builds from its settings, with its own share of the rate limit."""
+    return YClientsClient(
+        session,
+        base_url=str(settings.yclients_base_url),
+        partner_token=settings.yclients_partner_token.get_secret_value(),
+        application_id=settings.yclients_application_id,
+        limiter=RateLimiter(settings.yclients_rate_limit_per_second),
+        retry=retry,
+        timeout_seconds=timeout_seconds,
+    )
 
 
 def _read_answer(status: int, content_type: str, raw: bytes) -> Answer:

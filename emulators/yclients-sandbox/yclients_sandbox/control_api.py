@@ -11,7 +11,7 @@ from yclients_sandbox.config import IDS_FORMS
 from yclients_sandbox.events import NoWebhookUrls, apply_lifecycle, send_entities, send_lifecycle
 from yclients_sandbox.keys import CONFIG, LIMITER, SENDER, STATE
 from yclients_sandbox.redirect import build_redirect_url, user_payload
-from yclients_sandbox.state import Fault, PartnerError, iso
+from yclients_sandbox.state import Fault, PartnerError, Status, iso
 
 routes = web.RouteTableDef()
 
@@ -132,6 +132,21 @@ async def deliveries(request: web.Request) -> web.Response:
 @routes.get("/__sandbox/salons")
 async def salons(request: web.Request) -> web.Response:
     return web.json_response([salon.view() for salon in request.app[STATE].salons.values()])
+
+
+@routes.post("/__sandbox/salons")
+async def put_salon(request: web.Request) -> web.Response:
+    """Add a salon or set its name and installation state: {"salon_id", "name"?, "status"?}."""
+    body = await read_object(request)
+    salon_id = require(body, "salon_id", int, "an integer")
+    name = body.get("name")
+    if name is not None and not isinstance(name, str):
+        raise bad_request("name must be a string")
+    status = body.get("status")
+    if status is not None and status not in {item.value for item in Status}:
+        raise bad_request(f"status must be one of {', '.join(item.value for item in Status)}")
+    salon = request.app[STATE].put_salon(salon_id, name, Status(status) if status else None)
+    return web.json_response(salon.view())
 
 
 @routes.post("/__sandbox/consent")

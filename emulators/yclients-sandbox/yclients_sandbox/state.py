@@ -172,6 +172,17 @@ class SandboxState:
         except KeyError:
             raise PartnerError(422, UNKNOWN_SALON, {"salon_id": [UNKNOWN_SALON]}) from None
 
+    def put_salon(self, salon_id: int, name: str | None, status: Status | None) -> Salon:
+        """Add a salon, or set its name or installation state (tests and the demo)."""
+        salon = self.salons.setdefault(salon_id, Salon(salon_id, name or f"Салон {salon_id}"))
+        if name:
+            salon.name = name
+        if status is not None:
+            salon.status = status
+            if status in INSTALLED:
+                salon.channels.setdefault("whatsapp", True)
+        return salon
+
     def installed_salon(self, salon_id: int) -> Salon:
         salon = self.salons.get(salon_id)
         if salon is None or salon.status not in INSTALLED:

@@ -114,6 +114,14 @@ class SandboxControl:
                 await asyncio.sleep(0.02)
         return deliveries
 
+    async def put_salon(
+        self, salon_id: int, name: str | None = None, status: str | None = None
+    ) -> dict[str, Any]:
+        """Add a salon, or set its name or installation state."""
+        body: dict[str, Any] = {"salon_id": salon_id, "name": name, "status": status}
+        result: dict[str, Any] = await self._call("POST", "salons", body)
+        return result
+
     async def salons(self) -> list[dict[str, Any]]:
         result: list[dict[str, Any]] = await self._call("GET", "salons")
         return result

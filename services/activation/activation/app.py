@@ -19,7 +19,7 @@ from shared.runtime import (
     start_consumer,
 )
 from shared.topology import ACTIVATION_INBOX, ALL_QUEUES
-from shared.yclients import RateLimiter, YClientsClient
+from shared.yclients import client_for
 
 HTTP = web.AppKey("yclients_http", aiohttp.ClientSession)
 
@@ -46,14 +46,7 @@ def inbox_consumer(
 ) -> Callable[[web.Application], Awaitable[Callable[[], Awaitable[None]]]]:
     async def start(app: web.Application) -> Callable[[], Awaitable[None]]:
         infra = app[INFRA]
-        yclients = YClientsClient(
-            app[HTTP],
-            base_url=str(settings.yclients_base_url),
-            partner_token=settings.yclients_partner_token.get_secret_value(),
-            application_id=settings.yclients_application_id,
-            limiter=RateLimiter(settings.yclients_rate_limit_per_second),
-        )
-        deps = Dependencies(settings, infra.database, infra.outbox, yclients)
+        deps = Dependencies(settings, infra.database, infra.outbox, client_for(app[HTTP], settings))
         return await start_consumer(app, ACTIVATION_INBOX, routes(deps), settings)
 
     return start

@@ -23,11 +23,6 @@ class ActivationSettings(CommonSettings, YClientsSettings):
     activation_window_seconds: Annotated[float, Field(gt=0)] = Field(
         3600.0, alias="ACTIVATION_WINDOW_SECONDS"
     )
-    # This process's share of YClients' limit (5/s and 200/min per IP): with N instances
-    # behind one address, set it to 3/N. See shared.yclients.RateLimiter.
-    yclients_rate_limit_per_second: Annotated[float, Field(gt=0, le=5)] = Field(
-        3.0, alias="YCLIENTS_RATE_LIMIT_PER_SECOND"
-    )
 
     @property
     def database_pool_size(self) -> int:

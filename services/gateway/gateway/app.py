@@ -8,12 +8,14 @@ import html
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
+import aiohttp
 import socketio
 from aiohttp import web
 
 from gateway import api, demo
-from gateway.context import QR_LIMITS, SETTINGS, SOCKETS
+from gateway.context import INSTALLATIONS, QR_LIMITS, SETTINGS, SOCKETS
 from gateway.errors import friendly_errors
+from gateway.installations import Installations
 from gateway.qr_limits import QrRequestLimits
 from gateway.realtime import MarketplaceNamespace, relay_handlers
 from gateway.redirect import yclients_redirect
@@ -27,6 +29,7 @@ from shared.runtime import (
     start_consumer,
 )
 from shared.topology import ALL_QUEUES, GATEWAY_RELAY
+from shared.yclients import Retry, client_for
 
 PACKAGE_DIR = Path(__file__).parent
 
@@ -68,6 +71,19 @@ async def _socketio_ctx(app: web.Application) -> AsyncIterator[None]:
         listener.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await listener
+
+
+def _yclients_ctx(
+    settings: GatewaySettings,
+) -> Callable[[web.Application], AsyncIterator[None]]:
+    async def ctx(app: web.Application) -> AsyncIterator[None]:
+        async with aiohttp.ClientSession() as http:
+            # An admin is waiting on the redirect: one short try, else our data stands.
+            yclients = client_for(http, settings, retry=Retry(attempts=1), timeout_seconds=3)
+            app[INSTALLATIONS] = Installations(yclients)
+            yield
+
+    return ctx
 
 
 async def _end_sockets(app: web.Application) -> None:
@@ -113,6 +129,7 @@ def create_app(settings: GatewaySettings) -> web.Application:
     app.on_shutdown.append(_end_sockets)
 
     app.cleanup_ctx.append(infrastructure_ctx(settings, declare=ALL_QUEUES))
+    app.cleanup_ctx.append(_yclients_ctx(settings))
     app.cleanup_ctx.append(_socketio_ctx)
     app.cleanup_ctx.append(background_ctx("relay", _relay(sio)))
     if demo_on:

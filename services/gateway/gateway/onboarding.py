@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -16,7 +16,7 @@ from gateway.redirect_params import MarketplaceUser
 from shared.models import Company, Connection, IntegrationStatus, WaSession
 
 # A redirect can be forged or replayed (it signs the user, not the salons): it never touches a
-# salon that is installed or being installed.
+# salon that is installed or being installed, unless YClients says it no longer is.
 UNTOUCHABLE = (IntegrationStatus.ACTIVE, IntegrationStatus.ACTIVATING, IntegrationStatus.FROZEN)
 
 
@@ -28,28 +28,113 @@ class Salon:
 
 
 @dataclass(frozen=True)
+class KnownSalon:
+    """What a redirect must know of a salon already in our database."""
+
+    id: int
+    status: str
+    connection_id: uuid.UUID | None
+    user_id: str | None
+    claimed_until: datetime | None
+
+
+@dataclass(frozen=True)
+class Claims:
+    """How a redirect's salons split: the ones it may take, the ones connected already and the
+    ones another YClients user is connecting right now."""
+
+    claimable: list[int]
+    connected: list[int]
+    claimed_by_others: list[int]
+
+
+def split_claims(
+    salon_ids: list[int],
+    known: dict[int, KnownSalon],
+    user_id: str | None,
+    now: datetime,
+    reclaimable: frozenset[int] = frozenset(),
+) -> Claims:
+    """A salon is claimable unless it is installed (and YClients agrees) or bound, until its
+    claim ends, to another user; the same user may always start over."""
+    claims = Claims([], [], [])
+    for salon_id in salon_ids:
+        salon = known.get(salon_id)
+        if salon is None:
+            claims.claimable.append(salon_id)
+        elif salon.status in UNTOUCHABLE and salon_id not in reclaimable:
+            claims.connected.append(salon_id)
+        elif (
+            salon.claimed_until is not None
+            and salon.claimed_until > now
+            and salon.user_id != user_id
+        ):
+            claims.claimed_by_others.append(salon_id)
+        else:
+            claims.claimable.append(salon_id)
+    return claims
+
+
+@dataclass(frozen=True)
 class Opened:
-    """The outcome of a redirect: a new pending connection (None if every salon was already
-    connected, and then nothing must be committed) and the salons that were left as they are."""
+    """The outcome of a redirect: a new pending connection (None if nothing could be claimed,
+    and then nothing must be committed), the salons left as they are, the salons another user
+    holds (the redirect is then refused whole) and the connections it left without salons."""
 
     connection_id: uuid.UUID | None
     claimed: list[int]
     untouched: list[Salon] = field(default_factory=list)
+    claimed_by_others: list[int] = field(default_factory=list)
+    emptied: list[uuid.UUID] = field(default_factory=list)
+
+
+async def known_salons(
+    session: AsyncSession, salon_ids: list[int], lock: bool = False
+) -> dict[int, KnownSalon]:
+    statement = select(
+        Company.id,
+        Company.integration_status,
+        Company.connection_id,
+        Company.marketplace_user_id,
+        Company.claimed_until,
+    ).where(Company.id.in_(salon_ids))
+    if lock:
+        statement = statement.with_for_update()
+    rows = await session.execute(statement)
+    return {row.id: KnownSalon(*row) for row in rows}
 
 
 async def open_connection(
-    session: AsyncSession, salon_ids: list[int], user: MarketplaceUser | None
+    session: AsyncSession,
+    salon_ids: list[int],
+    user: MarketplaceUser | None,
+    claim_seconds: float,
+    reclaimable: frozenset[int] = frozenset(),
 ) -> Opened:
+    """Claim the salons a redirect may take for a new pending connection, bound to its user.
+
+    Known salons are locked and judged by :func:`split_claims`; new ones are inserted with the
+    same rule in the statement itself, so two racing redirects cannot both claim a salon.
+    """
+    user_id = user.id if user is not None else None
+    now = datetime.now(UTC)
+    known = await known_salons(session, salon_ids, lock=True)
+    claims = split_claims(salon_ids, known, user_id, now, reclaimable)
+    untouched = await salons_by_id(session, claims.connected)
+    if claims.claimed_by_others or not claims.claimable:
+        return Opened(None, [], untouched, claims.claimed_by_others)
+
     connection_id = uuid.uuid4()
-    session.add(Connection(id=connection_id, status="pending", consented_at=datetime.now(UTC)))
+    session.add(Connection(id=connection_id, status="pending", consented_at=now))
     await session.flush()
     values: dict[str, Any] = {
         "connection_id": connection_id,
         "integration_status": IntegrationStatus.PENDING,
+        "claimed_until": now + timedelta(seconds=claim_seconds),
+        "marketplace_user_id": user_id,
     }
     if user is not None:
         values |= {
-            "marketplace_user_id": user.id,
             "marketplace_user_name": user.name,
             "marketplace_user_phone": user.phone,
             "marketplace_user_email": user.email,
@@ -58,8 +143,9 @@ async def open_connection(
         # One salon name for several salons would be wrong for all but one.
         if user.salon_name and len(salon_ids) == 1:
             values["salon_name"] = user.salon_name
-    statement = insert(Company).values([{"id": salon_id, **values} for salon_id in salon_ids])
-    # The guard is in the statement itself, so two racing redirects cannot both pass a check.
+    statement = insert(Company).values(
+        [{"id": salon_id, **values} for salon_id in claims.claimable]
+    )
     upsert = statement.on_conflict_do_update(
         index_elements=[Company.id],
         set_={
@@ -67,16 +153,39 @@ async def open_connection(
             "activation_error": None,
             "updated_at": func.now(),
         },
-        where=Company.integration_status.not_in(UNTOUCHABLE),
+        # Only for a row inserted by a racing redirect since the lock above: the same rule.
+        where=or_(
+            Company.claimed_until.is_(None),
+            Company.claimed_until <= func.now(),
+            Company.marketplace_user_id.is_not_distinct_from(
+                statement.excluded.marketplace_user_id
+            ),
+        ),
     ).returning(Company.id)
     claimed = set((await session.execute(upsert)).scalars())
-    untouched = [
-        salon for salon in await salons_by_id(session, salon_ids) if salon.id not in claimed
-    ]
-    if not claimed:
-        # The caller rolls back: no connection is left behind.
-        return Opened(None, [], untouched)
-    return Opened(connection_id, [s for s in salon_ids if s in claimed], untouched)
+    if claimed != set(claims.claimable):
+        # Lost a race with another user's redirect: refuse whole, as if it had come first.
+        return Opened(None, [], untouched, sorted(set(claims.claimable) - claimed))
+    left = {
+        salon.connection_id
+        for salon_id, salon in known.items()
+        if salon_id in claimed and salon.connection_id is not None
+    }
+    emptied = await connections_without_salons(session, left)
+    return Opened(connection_id, [s for s in salon_ids if s in claimed], untouched, emptied=emptied)
+
+
+async def connections_without_salons(
+    session: AsyncSession, connection_ids: set[uuid.UUID]
+) -> list[uuid.UUID]:
+    if not connection_ids:
+        return []
+    still_used = set(
+        await session.scalars(
+            select(Company.connection_id).where(Company.connection_id.in_(connection_ids))
+        )
+    )
+    return sorted(connection_ids - still_used)
 
 
 async def salons_by_id(session: AsyncSession, salon_ids: list[int]) -> list[Salon]:
@@ -98,6 +207,8 @@ class Snapshot:
     whatsapp_reason: str | None
     salons: list[Salon]
     activation_error: str | None
+    # The YClients user who opened the connection, as YClients named them.
+    user_name: str | None = None
 
     @property
     def stage(self) -> str:
@@ -128,6 +239,7 @@ class Snapshot:
                 for salon in self.salons
             ],
             "activationError": self.activation_error,
+            "user": {"name": self.user_name},
         }
 
 
@@ -136,11 +248,18 @@ async def snapshot(session: AsyncSession, connection_id: uuid.UUID) -> Snapshot 
     if connection is None:
         return None
     wa = await session.get(WaSession, connection_id)
-    rows = await session.execute(
-        select(Company.id, Company.salon_name, Company.integration_status)
-        .where(Company.connection_id == connection_id)
-        .order_by(Company.id)
-    )
+    rows = (
+        await session.execute(
+            select(
+                Company.id,
+                Company.salon_name,
+                Company.integration_status,
+                Company.marketplace_user_name,
+            )
+            .where(Company.connection_id == connection_id)
+            .order_by(Company.id)
+        )
+    ).all()
     return Snapshot(
         connection_id=connection_id,
         connection_status=connection.status,
@@ -148,4 +267,7 @@ async def snapshot(session: AsyncSession, connection_id: uuid.UUID) -> Snapshot 
         whatsapp_reason=wa.reason if wa is not None else None,
         salons=[Salon(row.id, row.salon_name, row.integration_status) for row in rows],
         activation_error=connection.activation_error,
+        user_name=next(
+            (row.marketplace_user_name for row in rows if row.marketplace_user_name), None
+        ),
     )

@@ -160,6 +160,11 @@ OPENAPI: dict[str, Any] = {
                         },
                     },
                     "activationError": {"type": "string", "nullable": True},
+                    "user": {
+                        "type": "object",
+                        "description": "The YClients user who opened the connection",
+                        "properties": {"name": {"type": "string", "nullable": True}},
+                    },
                 },
             },
         },

@@ -65,20 +65,33 @@ def redirect_error(reason: str, status: int) -> web.Response:
     return _page("Не удалось начать подключение", body, status)
 
 
-def already_connected(salons: list[Salon], return_url: str) -> web.Response:
+def already_connected(salons: list[Salon] | None, return_url: str) -> web.Response:
+    """``salons`` only for the YClients user who connected them; anyone else learns nothing
+    about them (a signed redirect of one's own names any salon id)."""
     items = "".join(
         f"<li>{escape(salon.name or f'Филиал {salon.id}')}: "
         f"<strong>{escape(STATUS_LABELS.get(salon.status, salon.status))}</strong></li>"
-        for salon in salons
+        for salon in salons or []
     )
     body = (
         '<p class="done">AI Admin уже подключено для выбранных филиалов.</p>'
-        f'<ul class="salons">{items}</ul>'
-        '<p class="next-step">Чтобы подключить другой номер WhatsApp, сначала отключите '
+        + (f'<ul class="salons">{items}</ul>' if items else "")
+        + '<p class="next-step">Чтобы подключить другой номер WhatsApp, сначала отключите '
         "приложение в YClients, затем подключите его снова.</p>"
         f'<p><a class="button" href="{escape(return_url)}">Вернуться в YClients</a></p>'
     )
     return _page("Уже подключено", body, 200)
+
+
+def claimed_by_another_user() -> web.Response:
+    body = (
+        '<p class="error" data-reason="claimed_by_another_user">Эти филиалы сейчас подключает '
+        "другой пользователь YClients.</p>"
+        '<p class="next-step">Если подключаете вы, продолжите на странице, которую открыли '
+        "первой, или попробуйте снова через час. Если вы никому не поручали подключение, "
+        "напишите в поддержку AI Admin.</p>"
+    )
+    return _page("Подключение уже идёт", body, 409)
 
 
 def not_found() -> web.Response:

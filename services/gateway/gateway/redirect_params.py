@@ -118,10 +118,17 @@ def verified_user(
     return parse_user(decoded)
 
 
+# Bidi embeddings, overrides and isolates, directional marks and zero-width characters: in a
+# name they reorder or hide what is shown, so that one name can pass for another.
+_INVISIBLE = dict.fromkeys(
+    [*range(0x202A, 0x202F), *range(0x2066, 0x206A), *range(0x200B, 0x2010), 0x061C, 0x2060, 0xFEFF]
+)
+
+
 def _text(value: Any, limit: int) -> str | None:
     if value is None or isinstance(value, dict | list):
         return None
-    text = str(value).strip()
+    text = str(value).translate(_INVISIBLE).strip()
     return text[:limit] or None
 
 

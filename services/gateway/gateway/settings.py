@@ -21,8 +21,11 @@ class GatewaySettings(CommonSettings, YClientsSettings):
     http_port: int = Field(8080, alias="HTTP_PORT")
     jwt_secret: SecretStr = Field(alias="JWT_SECRET")
     token_ttl_seconds: int = Field(55 * 60, alias="ONBOARDING_TOKEN_TTL_SECONDS", ge=60)
-    # YClients sends user_data only when "transfer user data" is on; we expect it by default.
+    # YClients sends user_data only when "transfer user data" is on; required in production.
     require_user_data: bool = Field(True, alias="REQUIRE_USER_DATA")
+    # How long a pending salon stays bound to the YClients user whose redirect opened it:
+    # YClients' consent window, after which that redirect could not be activated anyway.
+    claim_seconds: int = Field(ACTIVATION_WINDOW_SECONDS, alias="SALON_CLAIM_SECONDS", ge=60)
     max_salons_per_redirect: int = Field(50, alias="MAX_SALONS_PER_REDIRECT", ge=1, le=500)
     # Login starts (new QR codes) one connection may ask for in a minute, per instance.
     qr_requests_per_minute: int = Field(5, alias="QR_REQUESTS_PER_MINUTE", ge=1, le=1000)
@@ -59,6 +62,17 @@ class GatewaySettings(CommonSettings, YClientsSettings):
         if self.environment == "production" and "*" in self.origins():
             raise ValueError("ALLOWED_ORIGINS must list origins, not '*', in production")
         return self
+
+    @field_validator("require_user_data")
+    @classmethod
+    def _user_data_in_production(cls, value: bool, info: ValidationInfo) -> bool:
+        # Without it a redirect says nothing of who is connecting: any salon id could be claimed.
+        if not value and info.data.get("environment") == "production":
+            raise ValueError(
+                "must be true in production: turn on «Передавать данные пользователя» in the "
+                "YClients developer cabinet"
+            )
+        return value
 
     def origins(self) -> list[str]:
         return [origin.strip() for origin in self.allowed_origins.split(",") if origin.strip()]

@@ -8,9 +8,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import jwt
+from sqlalchemy import func, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from shared.models import MarketplaceToken
+from shared.models import Connection, MarketplaceToken
 
 AUDIENCE = "onboarding"
 ALGORITHM = "HS256"
@@ -77,6 +78,22 @@ async def record(session: AsyncSession, claims: OnboardingClaims) -> None:
             purpose=AUDIENCE,
             expires_at=claims.expires_at,
         )
+    )
+
+
+async def revoke_connection(session: AsyncSession, connection_id: uuid.UUID) -> None:
+    """Every token of a connection that was superseded: its page can do nothing any more."""
+    await session.execute(
+        update(MarketplaceToken)
+        .where(
+            MarketplaceToken.connection_id == connection_id, MarketplaceToken.revoked_at.is_(None)
+        )
+        .values(revoked_at=func.now())
+    )
+    await session.execute(
+        update(Connection)
+        .where(Connection.id == connection_id)
+        .values(status="superseded", updated_at=func.now())
     )
 
 

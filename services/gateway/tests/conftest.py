@@ -18,12 +18,14 @@ import socketio
 from gateway.realtime import NAMESPACE
 from yclients_sandbox.config import UserConfig
 from yclients_sandbox.redirect import build_redirect_url, user_payload
+from yclients_sandbox.testing import RunningSandbox, run_sandbox
 
 from shared.bus import Publisher, connect
 from testkit.environment import TEST_SECRETS, TestEnvironment
 from testkit.processes import Process, eventually, free_port, python_module, wait_http_ok
 
 PARTNER_TOKEN = TEST_SECRETS["YCLIENTS_PARTNER_TOKEN"]
+APPLICATION_ID = int(TEST_SECRETS["YCLIENTS_APP_ID"])
 JWT_SECRET = TEST_SECRETS["JWT_SECRET"]
 
 # Salon ids unique to this run, so tests never see each other's salons.
@@ -40,14 +42,19 @@ class GatewayProcess:
     process: Process
 
     def redirect_url(
-        self, salon_ids: Sequence[int], ids_form: str = "auto", salon_name: str = "Салон «Ромашка»"
+        self,
+        salon_ids: Sequence[int],
+        ids_form: str = "auto",
+        salon_name: str = "Салон «Ромашка»",
+        user: UserConfig | None = None,
     ) -> str:
-        """The URL YClients opens after "Подключить", signed with the partner token."""
-        user = user_payload(UserConfig(), salon_name)
+        """The URL YClients opens after "Подключить", signed with the partner token, for the
+        sandbox's admin unless another YClients user is given."""
+        payload = user_payload(user or UserConfig(), salon_name)
         return build_redirect_url(
             f"{self.url}/auth/yclients/redirect",
             salon_ids,
-            user,
+            payload,
             PARTNER_TOKEN,
             ids_form,  # type: ignore[arg-type]
         )
@@ -64,13 +71,23 @@ class GatewayProcess:
 
 
 async def start_gateway(
-    test_env: TestEnvironment, name: str, port: int | None = None, **env: str
+    test_env: TestEnvironment,
+    name: str,
+    yclients_url: str,
+    port: int | None = None,
+    **env: str,
 ) -> GatewayProcess:
     port = port or free_port()
     process = python_module(
         name,
         "gateway",
-        test_env.env(HTTP_PORT=str(port), INSTANCE_ID=name, LOG_LEVEL="INFO", **env),
+        test_env.env(
+            HTTP_PORT=str(port),
+            INSTANCE_ID=name,
+            LOG_LEVEL="INFO",
+            YCLIENTS_BASE_URL=yclients_url,
+            **env,
+        ),
     )
     url = f"http://127.0.0.1:{port}"
     try:
@@ -82,21 +99,30 @@ async def start_gateway(
 
 
 @pytest.fixture(scope="session")
-async def gateway(test_env: TestEnvironment) -> AsyncIterator[GatewayProcess]:
-    running = await start_gateway(test_env, "gateway-a")
+async def yclients() -> AsyncIterator[RunningSandbox]:
+    """YClients, as far as the gateway asks it (is the app still installed in a salon?)."""
+    async with run_sandbox(partner_token=PARTNER_TOKEN, application_id=APPLICATION_ID) as sandbox:
+        yield sandbox
+
+
+@pytest.fixture(scope="session")
+async def gateway(
+    test_env: TestEnvironment, yclients: RunningSandbox
+) -> AsyncIterator[GatewayProcess]:
+    running = await start_gateway(test_env, "gateway-a", yclients.url)
     yield running
     running.process.stop()
 
 
 @pytest.fixture
 async def start_gateway_process(
-    test_env: TestEnvironment,
+    test_env: TestEnvironment, yclients: RunningSandbox
 ) -> AsyncIterator[Callable[..., Awaitable[GatewayProcess]]]:
     """Start gateway processes of one's own (to stop them mid-test); all are stopped afterwards."""
     started: list[GatewayProcess] = []
 
-    async def start(name: str, port: int | None = None) -> GatewayProcess:
-        running = await start_gateway(test_env, name, port)
+    async def start(name: str, port: int | None = None, **env: str) -> GatewayProcess:
+        running = await start_gateway(test_env, name, yclients.url, port, **env)
         started.append(running)
         return running
 
@@ -107,9 +133,9 @@ async def start_gateway_process(
 
 @pytest.fixture(scope="session")
 async def second_gateway(
-    test_env: TestEnvironment, gateway: GatewayProcess
+    test_env: TestEnvironment, gateway: GatewayProcess, yclients: RunningSandbox
 ) -> AsyncIterator[GatewayProcess]:
-    running = await start_gateway(test_env, "gateway-b")
+    running = await start_gateway(test_env, "gateway-b", yclients.url)
     yield running
     running.process.stop()
 

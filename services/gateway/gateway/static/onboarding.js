@@ -82,6 +82,13 @@
     renderSalons();
   }
 
+  // Who YClients says is connecting: the admin sees it is their own connection.
+  function showUser(user) {
+    if (!user || !user.name) return;
+    document.getElementById("connecting-user").textContent = user.name;
+    document.getElementById("connecting").hidden = false;
+  }
+
   // Events name the salons they concern; the database is re-read on the next check-status.
   function markSalons(ids, status) {
     if (!ids) return;
@@ -113,6 +120,7 @@
 
   function onStatus(status) {
     showSalons(status.salons);
+    showUser(status.user);
     var stage = status.stage;
     if (stage === "activating" || stage === "done") markSalons(status.salonIds, stage === "done" ? "active" : "activating");
     var whatsapp = status.whatsapp ? status.whatsapp.state : null;

@@ -35,10 +35,13 @@ class DemoGateway:
 
 
 @pytest.fixture(scope="module")
-async def demo_gateway(test_env, emulator, gateway) -> AsyncIterator[DemoGateway]:
+async def demo_gateway(test_env, emulator, gateway, yclients) -> AsyncIterator[DemoGateway]:
     port = free_port()
     env = test_env.env(
-        HTTP_PORT=str(port), INSTANCE_ID="gateway-demo", DEMO_PHONE_URL=emulator.control_url
+        HTTP_PORT=str(port),
+        INSTANCE_ID="gateway-demo",
+        DEMO_PHONE_URL=emulator.control_url,
+        YCLIENTS_BASE_URL=yclients.url,
     )
     process = python_module("gateway-demo", "gateway", env)
     url = f"http://127.0.0.1:{port}"

@@ -174,7 +174,10 @@ async def test_incomplete_requests_are_refused(gateway, new_salons, params):
     assert TRY_AGAIN in body
 
 
-async def _mark_active(database: Database, salon_ids: list[int]) -> uuid.UUID:
+async def _mark_active(database: Database, yclients, salon_ids: list[int]) -> uuid.UUID:
+    """The salons are installed: in our data and in YClients'."""
+    for salon_id in salon_ids:
+        await yclients.control.put_salon(salon_id, status="active")
     async with database.unit_of_work() as uow:
         connection = Connection(id=uuid.uuid4(), status="active", consented_at=datetime.now(UTC))
         uow.session.add(connection)
@@ -188,11 +191,13 @@ async def _mark_active(database: Database, salon_ids: list[int]) -> uuid.UUID:
     return connection.id
 
 
-async def test_a_replayed_redirect_never_resets_an_active_salon(gateway, database, new_salons):
+async def test_a_replayed_redirect_never_resets_an_active_salon(
+    gateway, database, yclients, new_salons
+):
     salon_ids = new_salons(2)
     status, _, _ = await _get(gateway.redirect_url(salon_ids))
     assert status == 302
-    active_connection = await _mark_active(database, salon_ids)
+    active_connection = await _mark_active(database, yclients, salon_ids)
 
     status, headers, body = await _get(gateway.redirect_url(salon_ids))
     assert status == 200
@@ -206,11 +211,11 @@ async def test_a_replayed_redirect_never_resets_an_active_salon(gateway, databas
 
 
 async def test_a_redirect_with_active_and_new_salons_opens_only_the_new_ones(
-    gateway, database, new_salons
+    gateway, database, yclients, new_salons
 ):
     active, fresh = new_salons(2)
     await _get(gateway.redirect_url([active]))
-    active_connection = await _mark_active(database, [active])
+    active_connection = await _mark_active(database, yclients, [active])
 
     status, _, _ = await _get(gateway.redirect_url([active, fresh]))
     assert status == 302

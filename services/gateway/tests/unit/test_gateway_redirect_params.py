@@ -9,6 +9,7 @@ import pytest
 from gateway.redirect_params import (
     BadRedirect,
     decode_user_data,
+    parse_user,
     salon_ids_from,
     signature_matches,
     verified_user,
@@ -145,3 +146,10 @@ def test_incomplete_or_forged_user_data_is_refused(user_data, signature, require
 
 def test_missing_user_data_is_allowed_when_not_required():
     assert verified_user(None, None, PARTNER, required=False) is None
+
+
+def test_invisible_characters_that_reorder_text_are_taken_out_of_names():
+    raw = json.dumps({"id": 1, "name": "Анна\u202eанмирС", "salon_name": "\u2066Салон\u200b\u2069"})
+    user = parse_user(raw.encode())
+    assert user.name == "АннаанмирС"
+    assert user.salon_name == "Салон"

@@ -31,8 +31,16 @@ def test_defaults_fit_the_activation_window_and_yclients_framing():
         {"ONBOARDING_TOKEN_TTL_SECONDS": 3601},
         {"APP_ENV": "production", "ALLOWED_ORIGINS": "*"},
         {"APP_ENV": "production", "ALLOWED_ORIGINS": "https://ai-admin.app, *"},
+        {"APP_ENV": "production", "REQUIRE_USER_DATA": "false"},
     ],
-    ids=["short-secret", "placeholder-secret", "ttl-past-window", "wildcard", "wildcard-in-list"],
+    ids=[
+        "short-secret",
+        "placeholder-secret",
+        "ttl-past-window",
+        "wildcard",
+        "wildcard-in-list",
+        "no-user-data-in-production",
+    ],
 )
 def test_unsafe_settings_are_refused(overrides):
     with pytest.raises(ValidationError):
