@@ -242,6 +242,32 @@ class Outbox:
             await asyncio.sleep(interval)
 
 
+async def listen(
+    connection: AbstractRobustConnection,
+    routing_keys: Sequence[str],
+    on_envelope: Callable[[Envelope], Awaitable[None]],
+) -> Callable[[], Awaitable[None]]:
+    """Hear every event with these routing keys on a queue of this process's own (exclusive,
+    gone with it): for what every instance must know, not what one instance must do. Nothing is
+    kept for a process that is not listening. Returns the stop."""
+    channel = await connection.channel()
+    queue = await channel.declare_queue(exclusive=True, auto_delete=True)
+    for key in routing_keys:
+        await queue.bind(EVENTS_EXCHANGE, routing_key=key)
+
+    async def on_message(message: AbstractIncomingMessage) -> None:
+        async with message.process(ignore_processed=True):
+            try:
+                envelope = Envelope.from_bytes(message.body)
+            except ValidationError:
+                log.warning("ignored a malformed broadcast", routing_key=message.routing_key)
+                return
+            await on_envelope(envelope)
+
+    await queue.consume(on_message)
+    return channel.close
+
+
 class Consumer:
     """Consumes one queue: one unit of work per message, ack only after it committed.
 

@@ -211,6 +211,21 @@ class ActivationFailed(Event):
     retryable: bool = True
 
 
+# --- gateway ----------------------------------------------------------------------------------
+
+
+RevocationReason = Literal["superseded", "activated", "uninstalled"]
+
+
+class OnboardingTokensRevoked(Event):
+    """A connection's onboarding tokens no longer open anything: every gateway instance ends the
+    pages still connected with them."""
+
+    message_type: ClassVar[str] = "gateway.tokens_revoked"
+    connection_id: str
+    reason: RevocationReason
+
+
 # --- YClients webhooks ------------------------------------------------------------------------
 
 
@@ -271,6 +286,7 @@ EVENTS: tuple[type[Event], ...] = (
     ActivationStarted,
     ActivationCompleted,
     ActivationFailed,
+    OnboardingTokensRevoked,
     LifecycleReceived,
     EntityReceived,
 )

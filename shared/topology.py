@@ -112,7 +112,9 @@ async def declare_queue(channel: AbstractChannel, spec: QueueSpec) -> AbstractQu
 # idempotent), so a message is never unroutable because its consumer has not started yet.
 GATEWAY_RELAY = QueueSpec(
     "gateway.relay",
-    events("wa.session.*", "activation.*"),
+    # gateway.* (revocations) is heard by every gateway instance on a queue of its own; bound here
+    # too so that it is always routable, even while no instance listens.
+    events("wa.session.*", "activation.*", "gateway.*"),
     retry_delays_ms=(500, 2_000),
     max_attempts=3,
 )

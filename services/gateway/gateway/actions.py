@@ -60,7 +60,10 @@ def normalize_phone(raw: object) -> str | None:
     return digits
 
 
-async def authenticate(infra: Infrastructure, token: str | None, secret: str) -> uuid.UUID:
+async def authenticate(
+    infra: Infrastructure, token: str | None, secret: str
+) -> tokens.OnboardingClaims:
+    """The token's claims if it is signed, unexpired and not revoked; else a 401 refusal."""
     async with infra.database.unit_of_work() as uow:
         try:
             claims = await tokens.verify(uow.session, token, secret)
@@ -68,7 +71,7 @@ async def authenticate(infra: Infrastructure, token: str | None, secret: str) ->
             raise token_refused(exc.reason) from None
     # Everything this request or socket event logs carries the onboarding's correlation id.
     structlog.contextvars.bind_contextvars(correlation_id=str(claims.connection_id))
-    return claims.connection_id
+    return claims
 
 
 async def current_state(infra: Infrastructure, connection_id: uuid.UUID) -> Snapshot:

@@ -26,12 +26,14 @@ def bearer_token(request: web.Request) -> str | None:
     return token.strip()
 
 
-async def _connection_of(request: web.Request) -> uuid.UUID:
-    return await actions.authenticate(
+async def connection_of(request: web.Request) -> uuid.UUID:
+    """The connection whose onboarding token the request carries as its Bearer."""
+    claims = await actions.authenticate(
         request.app[INFRA],
         bearer_token(request),
         request.app[SETTINGS].jwt_secret.get_secret_value(),
     )
+    return claims.connection_id
 
 
 async def _json_body(request: web.Request) -> dict[str, Any]:
@@ -48,7 +50,7 @@ async def _json_body(request: web.Request) -> dict[str, Any]:
 
 async def post_qr(request: web.Request) -> web.Response:
     try:
-        connection_id = await _connection_of(request)
+        connection_id = await connection_of(request)
         body = await _json_body(request)
         mode = await actions.request_qr(
             request.app[INFRA], request.app[QR_LIMITS], connection_id, body.get("phone")
@@ -60,7 +62,7 @@ async def post_qr(request: web.Request) -> web.Response:
 
 async def get_status(request: web.Request) -> web.Response:
     try:
-        connection_id = await _connection_of(request)
+        connection_id = await connection_of(request)
         try:
             asked = uuid.UUID(request.match_info["session_id"])
         except ValueError:
@@ -75,7 +77,7 @@ async def get_status(request: web.Request) -> web.Response:
 
 async def post_activate(request: web.Request) -> web.Response:
     try:
-        connection_id = await _connection_of(request)
+        connection_id = await connection_of(request)
         await actions.activate(request.app[INFRA], connection_id)
     except ActionRefused as exc:
         return _refusal(exc)

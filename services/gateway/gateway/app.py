@@ -17,8 +17,9 @@ from gateway.context import INSTALLATIONS, QR_LIMITS, SETTINGS, SOCKETS
 from gateway.errors import friendly_errors
 from gateway.installations import Installations
 from gateway.qr_limits import QrRequestLimits
-from gateway.realtime import MarketplaceNamespace, relay_handlers
+from gateway.realtime import NAMESPACE, MarketplaceNamespace, relay_handlers
 from gateway.redirect import yclients_redirect
+from gateway.revocations import OpenPages
 from gateway.security import security_headers
 from gateway.settings import GatewaySettings
 from shared.runtime import (
@@ -55,6 +56,15 @@ def _relay(
 ) -> Callable[[web.Application], Awaitable[Callable[[], Awaitable[None]]]]:
     async def start(app: web.Application) -> Callable[[], Awaitable[None]]:
         return await start_consumer(app, GATEWAY_RELAY, relay_handlers(sio), app[SETTINGS])
+
+    return start
+
+
+def _revocations(
+    sio: socketio.AsyncServer,
+) -> Callable[[web.Application], Awaitable[Callable[[], Awaitable[None]]]]:
+    async def start(app: web.Application) -> Callable[[], Awaitable[None]]:
+        return await OpenPages(sio, NAMESPACE).start(app[INFRA])
 
     return start
 
@@ -132,6 +142,7 @@ def create_app(settings: GatewaySettings) -> web.Application:
     app.cleanup_ctx.append(_yclients_ctx(settings))
     app.cleanup_ctx.append(_socketio_ctx)
     app.cleanup_ctx.append(background_ctx("relay", _relay(sio)))
+    app.cleanup_ctx.append(background_ctx("revocations", _revocations(sio)))
     if demo_on:
         demo.add_demo(app)
     return app

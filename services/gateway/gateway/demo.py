@@ -15,16 +15,14 @@ from typing import Any
 
 import aiohttp
 import structlog
-from aio_pika.abc import AbstractIncomingMessage
 from aiohttp import web
 
-from gateway import actions
 from gateway.actions import ActionRefused
-from gateway.api import bearer_token
+from gateway.api import connection_of
 from gateway.context import SETTINGS
+from shared.bus import listen
 from shared.messages import Envelope, SessionConnected, SessionQr
 from shared.runtime import INFRA, background_ctx
-from shared.topology import EVENTS_EXCHANGE
 
 log = structlog.get_logger(__name__)
 
@@ -50,22 +48,16 @@ class LatestQr:
     def get(self, connection_id: uuid.UUID) -> str | None:
         return self._by_connection.get(str(connection_id))
 
-    async def _on_message(self, message: AbstractIncomingMessage) -> None:
-        async with message.process(ignore_processed=True):
-            envelope = Envelope.from_bytes(message.body)
-            if envelope.type == SessionQr.message_type:
-                qr = envelope.parse(SessionQr)
-                self._by_connection[qr.session_id] = qr.qr
-            elif envelope.type == SessionConnected.message_type:
-                self._by_connection.pop(envelope.parse(SessionConnected).session_id, None)
+    async def _on_envelope(self, envelope: Envelope) -> None:
+        if envelope.type == SessionQr.message_type:
+            qr = envelope.parse(SessionQr)
+            self._by_connection[qr.session_id] = qr.qr
+        elif envelope.type == SessionConnected.message_type:
+            self._by_connection.pop(envelope.parse(SessionConnected).session_id, None)
 
     async def start(self, app: web.Application) -> Callable[[], Awaitable[None]]:
-        channel = await app[INFRA].connection.channel()
-        queue = await channel.declare_queue(exclusive=True, auto_delete=True)
-        for message_type in (SessionQr.message_type, SessionConnected.message_type):
-            await queue.bind(EVENTS_EXCHANGE, routing_key=message_type)
-        await queue.consume(self._on_message)
-        return channel.close
+        keys = (SessionQr.message_type, SessionConnected.message_type)
+        return await listen(app[INFRA].connection, keys, self._on_envelope)
 
 
 LATEST_QR = web.AppKey("demo_latest_qr", LatestQr)
@@ -95,11 +87,7 @@ async def _scan(phone_url: str, qr: str) -> dict[str, Any]:
 
 async def post_demo_scan(request: web.Request) -> web.Response:
     try:
-        connection_id = await actions.authenticate(
-            request.app[INFRA],
-            bearer_token(request),
-            request.app[SETTINGS].jwt_secret.get_secret_value(),
-        )
+        connection_id = await connection_of(request)
         qr = request.app[LATEST_QR].get(connection_id)
         if qr is None:
             raise ActionRefused(409, "no_qr_yet", "QR-код ещё не готов. Подождите пару секунд.")

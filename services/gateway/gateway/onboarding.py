@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -173,6 +173,15 @@ async def open_connection(
     }
     emptied = await connections_without_salons(session, left)
     return Opened(connection_id, [s for s in salon_ids if s in claimed], untouched, emptied=emptied)
+
+
+async def supersede(session: AsyncSession, connection_id: uuid.UUID) -> None:
+    """A connection whose salons a newer redirect of the same user took."""
+    await session.execute(
+        update(Connection)
+        .where(Connection.id == connection_id)
+        .values(status="superseded", updated_at=func.now())
+    )
 
 
 async def connections_without_salons(

@@ -7,19 +7,23 @@ out to the instance that holds the browser.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import functools
 import uuid
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from typing import Any
 
 import socketio
 import structlog
 
-from gateway import actions
-from gateway.actions import ActionRefused
+from gateway import actions, revocations
+from gateway.actions import ActionRefused, token_refused
 from gateway.qr_image import qr_data_url
 from gateway.qr_limits import QrRequestLimits
 from gateway.settings import GatewaySettings
+from gateway.tokens import OnboardingClaims
 from shared.db import UnitOfWork
 from shared.messages import (
     ActivationCompleted,
@@ -46,7 +50,11 @@ def _refusal_event(exc: ActionRefused) -> dict[str, Any]:
 
 
 class MarketplaceNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
-    """Holds its dependencies only; what a client is lives in its Socket.IO session."""
+    """Holds its dependencies only; what a client is lives in its Socket.IO session.
+
+    The token is checked at connect and again on every client event (it may have been revoked
+    meanwhile), and a socket is ended when its token expires, so an open page never outlives it.
+    """
 
     def __init__(
         self,
@@ -59,25 +67,45 @@ class MarketplaceNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         self._settings = settings
         self._qr_limits = qr_limits
 
+    async def _authenticate(self, token: object) -> OnboardingClaims:
+        return await actions.authenticate(
+            self._infra(),
+            token if isinstance(token, str) else None,
+            self._settings.jwt_secret.get_secret_value(),
+        )
+
     async def on_connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> None:
         token = auth.get("token") if isinstance(auth, dict) else None
         try:
-            connection_id = await actions.authenticate(
-                self._infra(),
-                token if isinstance(token, str) else None,
-                self._settings.jwt_secret.get_secret_value(),
-            )
+            claims = await self._authenticate(token)
         except ActionRefused as exc:
             raise socketio.exceptions.ConnectionRefusedError(
                 exc.message, _refusal_event(exc)
             ) from None
-        await self.save_session(sid, {"connection_id": str(connection_id)})
-        await self.enter_room(sid, str(connection_id))
-        await self._send_status(sid, connection_id)
+        expiry = asyncio.get_running_loop().call_later(
+            (claims.expires_at - datetime.now(UTC)).total_seconds(),
+            lambda: asyncio.ensure_future(self._end(sid, token_refused("expired"))),
+        )
+        await self.save_session(sid, {"token": token, "expiry": expiry})
+        await self.enter_room(sid, str(claims.connection_id))
+        await self._send_status(sid, claims.connection_id)
 
-    async def _connection(self, sid: str) -> uuid.UUID:
-        session = await self.get_session(sid)
-        return uuid.UUID(session["connection_id"])
+    async def on_disconnect(self, sid: str, *_reason: Any) -> None:
+        with contextlib.suppress(KeyError):
+            (await self.get_session(sid))["expiry"].cancel()
+
+    async def _end(self, sid: str, refusal: ActionRefused) -> None:
+        await self.emit("error", _refusal_event(refusal), to=sid)
+        await self.disconnect(sid)
+
+    async def _connection(self, sid: str) -> uuid.UUID | None:
+        """The socket's connection if its token still holds; otherwise the socket is ended."""
+        try:
+            claims = await self._authenticate((await self.get_session(sid)).get("token"))
+        except ActionRefused as exc:
+            await self._end(sid, exc)
+            return None
+        return claims.connection_id
 
     async def _send_status(self, sid: str, connection_id: uuid.UUID) -> None:
         try:
@@ -88,14 +116,17 @@ class MarketplaceNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         await self.emit("status", state.to_json(), to=sid)
 
     async def on_check_status(self, sid: str, _data: Any = None) -> None:
-        await self._send_status(sid, await self._connection(sid))
+        connection_id = await self._connection(sid)
+        if connection_id is not None:
+            await self._send_status(sid, connection_id)
 
     async def on_request_qr(self, sid: str, data: Any = None) -> None:
+        connection_id = await self._connection(sid)
+        if connection_id is None:
+            return
         phone = data.get("phone") if isinstance(data, dict) else None
         try:
-            await actions.request_qr(
-                self._infra(), self._qr_limits, await self._connection(sid), phone
-            )
+            await actions.request_qr(self._infra(), self._qr_limits, connection_id, phone)
         except ActionRefused as exc:
             await self.emit("error", _refusal_event(exc), to=sid)
 
@@ -159,8 +190,14 @@ async def relay_connected(envelope: Envelope, _uow: UnitOfWork, *, emit: Emit) -
     )
 
 
-async def relay_logged_out(envelope: Envelope, _uow: UnitOfWork, *, emit: Emit) -> None:
+async def relay_logged_out(envelope: Envelope, uow: UnitOfWork, *, emit: Emit) -> None:
     logged_out = envelope.parse(SessionLoggedOut)
+    if logged_out.reason == "uninstalled":
+        # The page has nothing left to do; its token goes with the installation.
+        await revocations.revoke(uow, uuid.UUID(logged_out.session_id), "uninstalled")
+        return
+    if logged_out.reason == "superseded":
+        return  # the page was ended when the newer redirect revoked its token
     message = WA_ERRORS.get(logged_out.reason, WA_ERRORS["logged_out"])
     await emit(
         "error",
@@ -186,12 +223,14 @@ async def relay_activation_started(envelope: Envelope, _uow: UnitOfWork, *, emit
     )
 
 
-async def relay_activation_completed(envelope: Envelope, _uow: UnitOfWork, *, emit: Emit) -> None:
+async def relay_activation_completed(envelope: Envelope, uow: UnitOfWork, *, emit: Emit) -> None:
     completed = envelope.parse(ActivationCompleted)
     await emit("connected", {"salonIds": completed.salon_ids}, completed.connection_id)
     await emit(
         "status", {"stage": "done", "salonIds": completed.salon_ids}, completed.connection_id
     )
+    # Done: nothing more may be asked with this connection's tokens.
+    await revocations.revoke(uow, uuid.UUID(completed.connection_id), "activated")
 
 
 async def relay_activation_failed(envelope: Envelope, _uow: UnitOfWork, *, emit: Emit) -> None:

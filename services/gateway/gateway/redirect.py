@@ -6,9 +6,9 @@ import structlog
 from aiohttp import web
 from prometheus_client import Counter
 
-from gateway import pages, tokens
+from gateway import pages, revocations, tokens
 from gateway.context import INSTALLATIONS, SETTINGS
-from gateway.onboarding import UNTOUCHABLE, known_salons, open_connection
+from gateway.onboarding import UNTOUCHABLE, known_salons, open_connection, supersede
 from gateway.redirect_params import BadRedirect, salon_ids_from, verified_user
 from shared.messages import LogoutSession
 from shared.runtime import INFRA
@@ -73,7 +73,8 @@ async def yclients_redirect(request: web.Request) -> web.StreamResponse:
         await tokens.record(uow.session, claims)
         for superseded in opened.emptied:
             # The user started over: the old page loses its token, its login is ended.
-            await tokens.revoke_connection(uow.session, superseded)
+            await supersede(uow.session, superseded)
+            await revocations.revoke(uow, superseded, "superseded")
             uow.publish(
                 LogoutSession(session_id=str(superseded), reason="superseded"), str(superseded)
             )

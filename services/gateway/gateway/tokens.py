@@ -11,7 +11,7 @@ import jwt
 from sqlalchemy import func, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from shared.models import Connection, MarketplaceToken
+from shared.models import MarketplaceToken
 
 AUDIENCE = "onboarding"
 ALGORITHM = "HS256"
@@ -81,19 +81,14 @@ async def record(session: AsyncSession, claims: OnboardingClaims) -> None:
     )
 
 
-async def revoke_connection(session: AsyncSession, connection_id: uuid.UUID) -> None:
-    """Every token of a connection that was superseded: its page can do nothing any more."""
+async def revoke_all(session: AsyncSession, connection_id: uuid.UUID) -> None:
+    """Every token of a connection: its pages can do nothing any more."""
     await session.execute(
         update(MarketplaceToken)
         .where(
             MarketplaceToken.connection_id == connection_id, MarketplaceToken.revoked_at.is_(None)
         )
         .values(revoked_at=func.now())
-    )
-    await session.execute(
-        update(Connection)
-        .where(Connection.id == connection_id)
-        .values(status="superseded", updated_at=func.now())
     )
 
 

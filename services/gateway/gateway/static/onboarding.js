@@ -232,6 +232,12 @@
     show("done");
   });
   socket.on("error", showError);
+  // The server ended this page's access: said why once, then it disconnects.
+  socket.on("revoked", function (data) {
+    finished = true;
+    if (data.reason === "activated") show("done");
+    else showError(data);
+  });
   returnLink.addEventListener("click", function () {
     if (socket) socket.close();
   });
