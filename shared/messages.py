@@ -117,21 +117,25 @@ SessionState = Literal[
 ]
 
 
-class StartSession(Command):
-    message_type: ClassVar[str] = "wa.session.start"
+class SessionCommand(Command):
     session_id: str
+    # When the sender asked: of a start and a stop handled out of order, the later asked wins.
+    # Without it a command counts as asked when it is handled.
+    requested_at: datetime | None = None
+
+
+class StartSession(SessionCommand):
+    message_type: ClassVar[str] = "wa.session.start"
     # With a phone number the bridge asks for a pairing code instead of showing QR codes.
     pairing_phone: str | None = None
 
 
-class StopSession(Command):
+class StopSession(SessionCommand):
     message_type: ClassVar[str] = "wa.session.stop"
-    session_id: str
 
 
-class LogoutSession(Command):
+class LogoutSession(SessionCommand):
     message_type: ClassVar[str] = "wa.session.logout"
-    session_id: str
     reason: str = "requested"
 
 

@@ -64,6 +64,8 @@ class Connection(Base):
     consented_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
     whatsapp_phone: Mapped[str | None] = mapped_column(String(32))
     activation_error: Mapped[str | None] = mapped_column(Text)
+    # When the page last asked for a WhatsApp login (a QR or a pairing code).
+    login_requested_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = _now()
     updated_at: Mapped[datetime] = _now()
 
@@ -150,8 +152,17 @@ class WaSession(Base):
     pairing_phone: Mapped[str | None] = mapped_column(String(32))
     # An action for the lease owner to carry out ("logout"), set by whoever took the command.
     pending_action: Mapped[str | None] = mapped_column(String(16))
+    # When the last start, stop or logout applied here was asked for: an older one that is
+    # consumed later (commands are handled concurrently) is ignored.
+    command_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # When the auth state was last wiped (the device logged out): a logout asked for before
+    # that was carried out already.
+    wiped_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     seq: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)
     phone: Mapped[str | None] = mapped_column(String(32))
+    # Since when the phone has linked this login (cleared when WhatsApp forgets the device):
+    # linked logins serve salons and are resumed before unscanned ones are started.
+    linked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     reason: Mapped[str | None] = mapped_column(Text)
     owner: Mapped[str | None] = mapped_column(String(128))
     epoch: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)
@@ -176,6 +187,18 @@ class WaAuthKey(Base):
     nonce: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)
     ciphertext: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)
     updated_at: Mapped[datetime] = _now()
+
+
+class RateLimitCounter(Base):
+    """Requests counted per key (a user, an address, a phone number…) in a fixed window, shared
+    by every instance."""
+
+    __tablename__ = "rate_limit_counters"
+
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    window_start: Mapped[datetime] = mapped_column(DateTime(timezone=True), primary_key=True)
+    count: Mapped[int] = mapped_column(Integer, nullable=False)
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
 
 
 class ProcessedMessage(Base):
@@ -226,6 +249,7 @@ __all__ = [
     "MarketplaceToken",
     "OutboxMessage",
     "ProcessedMessage",
+    "RateLimitCounter",
     "WaAuthKey",
     "WaSession",
 ]

@@ -8,7 +8,7 @@ import asyncio
 import gc
 import sys
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -128,6 +128,23 @@ def background_ctx(
         log.info("started", component=name)
         yield
         await stop()
+        log.info("stopped", component=name)
+
+    return ctx
+
+
+def task_ctx(
+    name: str, run: Callable[[web.Application], Coroutine[Any, Any, None]]
+) -> Callable[[web.Application], AsyncIterator[None]]:
+    """A cleanup context around one long-running coroutine (a loop): started with the app,
+    cancelled when it stops."""
+
+    async def ctx(app: web.Application) -> AsyncIterator[None]:
+        task = asyncio.create_task(run(app), name=name)
+        log.info("started", component=name)
+        yield
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
         log.info("stopped", component=name)
 
     return ctx

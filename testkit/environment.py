@@ -33,6 +33,15 @@ TEST_SECRETS = {
     "APP_ENV": "test",
     "LOG_FORMAT": "json",
 }
+# Every test onboards as the sandbox's one admin from one address: the gateway's shared limits
+# per user and per address are lifted for the run; the tests of those limits set their own.
+LIFTED_LIMITS = {
+    "REDIRECTS_PER_USER": "1000000",
+    "REDIRECTS_PER_ADDRESS": "1000000",
+    "QR_REQUESTS_PER_USER": "1000000",
+    "QR_REQUESTS_PER_ADDRESS": "1000000",
+    "UNSCANNED_LOGINS_PER_USER": "1000000",
+}
 
 
 def rabbitmqctl(*args: str, attempts: int = 3) -> None:
@@ -62,6 +71,7 @@ class TestEnvironment:
         return {
             **os.environ,
             **TEST_SECRETS,
+            **LIFTED_LIMITS,
             "DATABASE_URL": self.database_url,
             "AMQP_URL": self.amqp_url,
             **self.extra,

@@ -5,31 +5,35 @@ from __future__ import annotations
 
 import re
 import uuid
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import structlog
 
 from gateway import tokens
-from gateway.onboarding import Snapshot, snapshot
-from shared.messages import RetryActivation, StartSession
+from gateway.limits import GatewayLimits, TooMany, check, wait_phrase
+from gateway.onboarding import Snapshot, snapshot, start_login
+from shared.limits import Limit
+from shared.messages import RetryActivation, StartSession, StopSession
 from shared.runtime import Infrastructure
-
-if TYPE_CHECKING:
-    from gateway.qr_limits import QrRequestLimits
 
 
 class ActionRefused(Exception):
     """A refusal the browser can show: HTTP status, stable code, Russian message."""
 
-    def __init__(self, status: int, code: str, message: str) -> None:
+    def __init__(
+        self, status: int, code: str, message: str, retry_after_seconds: int | None = None
+    ) -> None:
         super().__init__(code)
         self.status = status
         self.code = code
         self.message = message
+        self.retry_after_seconds = retry_after_seconds
 
     def to_json(self) -> dict[str, Any]:
         return {"error": self.code, "message": self.message}
 
+
+log = structlog.get_logger(__name__)
 
 TOKEN_REFUSALS = {
     "missing": "Нет ключа доступа. Вернитесь в YClients и нажмите «Подключить» ещё раз.",
@@ -93,17 +97,67 @@ def _require_open(state: Snapshot) -> None:
         raise ActionRefused(409, "already_active", "Все филиалы уже подключены.")
 
 
-async def request_qr(
-    infra: Infrastructure, limits: QrRequestLimits, connection_id: uuid.UUID, phone: object
-) -> str:
-    """Ask wa-session to start the login; returns ``qr`` or ``pairing_code``."""
-    pairing_phone = normalize_phone(phone)
-    _require_open(await current_state(infra, connection_id))
-    limits.take(connection_id)
-    await infra.publisher.send(
-        StartSession(session_id=str(connection_id), pairing_phone=pairing_phone),
-        str(connection_id),
+TOO_MANY = (
+    "Слишком много запросов QR-кода подряд. Подождите {wait} и нажмите «Получить новый QR-код» "
+    "ещё раз."
+)
+
+
+def too_many(refusal: TooMany) -> ActionRefused:
+    return ActionRefused(
+        429,
+        "too_many_qr_requests",
+        TOO_MANY.format(wait=wait_phrase(refusal.retry_after_seconds)),
+        retry_after_seconds=refusal.retry_after_seconds,
     )
+
+
+async def request_qr(
+    infra: Infrastructure,
+    limits: GatewayLimits,
+    connection_id: uuid.UUID,
+    phone: object,
+    address: str,
+) -> str:
+    """Ask wa-session to start the login; returns ``qr`` or ``pairing_code``.
+
+    Counted per connection, per YClients user and per address (and, for a pairing code, per
+    target number); a user holds at most a few unscanned logins at once, the oldest are stopped.
+    """
+    pairing_phone = normalize_phone(phone)
+    state = await current_state(infra, connection_id)
+    _require_open(state)
+    counted: list[tuple[Limit, str | None]] = [
+        (limits.qr_per_connection, str(connection_id)),
+        (limits.qr_per_user, state.user_id),
+        (limits.qr_per_address, address),
+    ]
+    if pairing_phone is not None:
+        counted += [
+            (limits.pairing_codes_per_connection, str(connection_id)),
+            (limits.pairing_codes_per_phone, pairing_phone),
+        ]
+    try:
+        await check(infra.database, *counted)
+    except TooMany as exc:
+        raise too_many(exc) from None
+    async with infra.database.unit_of_work() as uow:
+        login = await start_login(
+            uow.session, connection_id, state.user_id, limits.unscanned_logins_per_user
+        )
+        for other in login.to_stop:
+            stop = StopSession(session_id=str(other), requested_at=login.requested_at)
+            uow.publish(stop, str(other))
+        start = StartSession(
+            session_id=str(connection_id),
+            pairing_phone=pairing_phone,
+            requested_at=login.requested_at,
+        )
+        uow.publish(start, str(connection_id))
+        await uow.commit()
+    await infra.outbox.flush(uow)
+    if login.to_stop:
+        log.info("older unscanned logins stopped", stopped=[str(c) for c in login.to_stop])
     return "pairing_code" if pairing_phone else "qr"
 
 

@@ -10,13 +10,17 @@ from aiohttp import web
 
 from gateway import actions
 from gateway.actions import ActionRefused
-from gateway.context import QR_LIMITS, SETTINGS
+from gateway.client_address import client_address
+from gateway.context import LIMITS, SETTINGS, TRUSTED_PROXIES
 from gateway.openapi import OPENAPI
 from shared.runtime import INFRA
 
 
 def _refusal(exc: ActionRefused) -> web.Response:
-    return web.json_response(exc.to_json(), status=exc.status)
+    response = web.json_response(exc.to_json(), status=exc.status)
+    if exc.retry_after_seconds is not None:
+        response.headers["Retry-After"] = str(exc.retry_after_seconds)
+    return response
 
 
 def bearer_token(request: web.Request) -> str | None:
@@ -53,7 +57,11 @@ async def post_qr(request: web.Request) -> web.Response:
         connection_id = await connection_of(request)
         body = await _json_body(request)
         mode = await actions.request_qr(
-            request.app[INFRA], request.app[QR_LIMITS], connection_id, body.get("phone")
+            request.app[INFRA],
+            request.app[LIMITS],
+            connection_id,
+            body.get("phone"),
+            client_address(request, request.app[TRUSTED_PROXIES]),
         )
     except ActionRefused as exc:
         return _refusal(exc)

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import html
 from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import timedelta
 from pathlib import Path
 
 import aiohttp
@@ -13,21 +14,22 @@ import socketio
 from aiohttp import web
 
 from gateway import api, demo
-from gateway.context import INSTALLATIONS, QR_LIMITS, SETTINGS, SOCKETS
+from gateway.context import INSTALLATIONS, LIMITS, SETTINGS, SOCKETS, TRUSTED_PROXIES
 from gateway.errors import friendly_errors
 from gateway.installations import Installations
-from gateway.qr_limits import QrRequestLimits
 from gateway.realtime import NAMESPACE, MarketplaceNamespace, relay_handlers
 from gateway.redirect import yclients_redirect
 from gateway.revocations import OpenPages
 from gateway.security import security_headers
 from gateway.settings import GatewaySettings
+from gateway.sweeper import run_sweeper
 from shared.runtime import (
     INFRA,
     add_operational_routes,
     background_ctx,
     infrastructure_ctx,
     start_consumer,
+    task_ctx,
 )
 from shared.topology import ALL_QUEUES, GATEWAY_RELAY
 from shared.yclients import Retry, client_for
@@ -122,8 +124,11 @@ def create_app(settings: GatewaySettings) -> web.Application:
         # No list: the page's own origin only.
         cors_allowed_origins=origins or None,
     )
-    app[QR_LIMITS] = QrRequestLimits(settings.qr_requests_per_minute, window=60.0)
-    sio.register_namespace(MarketplaceNamespace(lambda: app[INFRA], settings, app[QR_LIMITS]))
+    app[LIMITS] = settings.limits()
+    app[TRUSTED_PROXIES] = settings.trusted_networks()
+    sio.register_namespace(
+        MarketplaceNamespace(lambda: app[INFRA], settings, app[LIMITS], app[TRUSTED_PROXIES])
+    )
     sio.attach(app)
     app[SOCKETS] = sio
 
@@ -143,6 +148,17 @@ def create_app(settings: GatewaySettings) -> web.Application:
     app.cleanup_ctx.append(_socketio_ctx)
     app.cleanup_ctx.append(background_ctx("relay", _relay(sio)))
     app.cleanup_ctx.append(background_ctx("revocations", _revocations(sio)))
+    app.cleanup_ctx.append(
+        task_ctx(
+            "sweeper",
+            lambda app: run_sweeper(
+                app[INFRA].database,
+                app[INFRA].outbox,
+                timedelta(seconds=settings.abandoned_after_seconds),
+                settings.sweep_interval_seconds,
+            ),
+        )
+    )
     if demo_on:
         demo.add_demo(app)
     return app

@@ -5,11 +5,13 @@ from __future__ import annotations
 import socketio
 from aiohttp import web
 
+from gateway.client_address import Network
 from gateway.installations import Installations
-from gateway.qr_limits import QrRequestLimits
+from gateway.limits import GatewayLimits
 from gateway.settings import GatewaySettings
 
 SETTINGS = web.AppKey("gateway_settings", GatewaySettings)
 SOCKETS = web.AppKey("socketio_server", socketio.AsyncServer)
-QR_LIMITS = web.AppKey("qr_request_limits", QrRequestLimits)
+LIMITS = web.AppKey("limits", GatewayLimits)
+TRUSTED_PROXIES: web.AppKey[list[Network]] = web.AppKey("trusted_proxies")
 INSTALLATIONS = web.AppKey("installations", Installations)

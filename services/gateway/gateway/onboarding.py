@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import func, or_, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -216,7 +216,8 @@ class Snapshot:
     whatsapp_reason: str | None
     salons: list[Salon]
     activation_error: str | None
-    # The YClients user who opened the connection, as YClients named them.
+    # The YClients user who opened the connection, as YClients identified and named them.
+    user_id: str | None = None
     user_name: str | None = None
 
     @property
@@ -263,6 +264,7 @@ async def snapshot(session: AsyncSession, connection_id: uuid.UUID) -> Snapshot 
                 Company.id,
                 Company.salon_name,
                 Company.integration_status,
+                Company.marketplace_user_id,
                 Company.marketplace_user_name,
             )
             .where(Company.connection_id == connection_id)
@@ -276,7 +278,59 @@ async def snapshot(session: AsyncSession, connection_id: uuid.UUID) -> Snapshot 
         whatsapp_reason=wa.reason if wa is not None else None,
         salons=[Salon(row.id, row.salon_name, row.integration_status) for row in rows],
         activation_error=connection.activation_error,
+        user_id=next((row.marketplace_user_id for row in rows if row.marketplace_user_id), None),
         user_name=next(
             (row.marketplace_user_name for row in rows if row.marketplace_user_name), None
         ),
     )
+
+
+# A QR login lives about 60 s + 5 × 20 s before WhatsApp ends it; a little more to be safe.
+LOGIN_LIVE = timedelta(minutes=4)
+
+
+@dataclass(frozen=True)
+class LoginStart:
+    requested_at: datetime
+    # The user's older unscanned logins to stop to make room.
+    to_stop: list[uuid.UUID]
+
+
+async def start_login(
+    session: AsyncSession, connection_id: uuid.UUID, user_id: str | None, per_user: int
+) -> LoginStart:
+    """Record that this connection's page asked for a login, and make room for it: a YClients
+    user holds at most ``per_user`` unscanned logins, so their oldest ones beyond that are
+    returned for the caller to stop (the newest page is the one the admin looks at)."""
+    now = datetime.now(UTC)
+    await session.execute(
+        update(Connection).where(Connection.id == connection_id).values(login_requested_at=now)
+    )
+    if user_id is None:
+        return LoginStart(now, [])
+    # One user's login starts one at a time, on every instance, so that the count holds.
+    await session.execute(
+        text("SELECT pg_advisory_xact_lock(hashtext(:key))"), {"key": f"logins:{user_id}"}
+    )
+    others = list(
+        await session.scalars(
+            select(Connection.id)
+            .join(Company, Company.connection_id == Connection.id)
+            .outerjoin(WaSession, WaSession.id == Connection.id)
+            .where(
+                Company.marketplace_user_id == user_id,
+                Connection.id != connection_id,
+                Connection.status == "pending",
+                Connection.login_requested_at > now - LOGIN_LIVE,
+                WaSession.linked_at.is_(None),
+            )
+            .group_by(Connection.id)
+            .order_by(func.min(Connection.login_requested_at))
+        )
+    )
+    to_stop = others[: max(0, len(others) - per_user + 1)]
+    if to_stop:
+        await session.execute(
+            update(Connection).where(Connection.id.in_(to_stop)).values(login_requested_at=None)
+        )
+    return LoginStart(now, to_stop)

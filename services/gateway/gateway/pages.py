@@ -9,6 +9,7 @@ from html import escape
 
 from aiohttp import web
 
+from gateway.limits import wait_phrase
 from gateway.onboarding import Salon
 
 TRY_AGAIN = "Вернитесь в YClients и нажмите «Подключить» ещё раз."
@@ -92,6 +93,18 @@ def claimed_by_another_user() -> web.Response:
         "напишите в поддержку AI Admin.</p>"
     )
     return _page("Подключение уже идёт", body, 409)
+
+
+def too_many_redirects(retry_after_seconds: int) -> web.Response:
+    body = (
+        '<p class="error" data-reason="too_many_redirects">Слишком много попыток подключения '
+        "подряд.</p>"
+        f'<p class="next-step">Подождите {escape(wait_phrase(retry_after_seconds))}, затем '
+        "вернитесь в YClients и нажмите «Подключить» ещё раз.</p>"
+    )
+    response = _page("Слишком много попыток", body, 429)
+    response.headers["Retry-After"] = str(retry_after_seconds)
+    return response
 
 
 def not_found() -> web.Response:

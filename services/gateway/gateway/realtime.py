@@ -20,8 +20,9 @@ import structlog
 
 from gateway import actions, revocations
 from gateway.actions import ActionRefused, token_refused
+from gateway.client_address import Network, client_address
+from gateway.limits import GatewayLimits
 from gateway.qr_image import qr_data_url
-from gateway.qr_limits import QrRequestLimits
 from gateway.settings import GatewaySettings
 from gateway.tokens import OnboardingClaims
 from shared.db import UnitOfWork
@@ -60,12 +61,14 @@ class MarketplaceNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         self,
         infra: Callable[[], Infrastructure],
         settings: GatewaySettings,
-        qr_limits: QrRequestLimits,
+        limits: GatewayLimits,
+        trusted_proxies: list[Network],
     ) -> None:
         super().__init__(NAMESPACE)
         self._infra = infra
         self._settings = settings
-        self._qr_limits = qr_limits
+        self._limits = limits
+        self._trusted_proxies = trusted_proxies
 
     async def _authenticate(self, token: object) -> OnboardingClaims:
         return await actions.authenticate(
@@ -86,7 +89,8 @@ class MarketplaceNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
             (claims.expires_at - datetime.now(UTC)).total_seconds(),
             lambda: asyncio.ensure_future(self._end(sid, token_refused("expired"))),
         )
-        await self.save_session(sid, {"token": token, "expiry": expiry})
+        address = client_address(environ["aiohttp.request"], self._trusted_proxies)
+        await self.save_session(sid, {"token": token, "expiry": expiry, "address": address})
         await self.enter_room(sid, str(claims.connection_id))
         await self._send_status(sid, claims.connection_id)
 
@@ -125,8 +129,9 @@ class MarketplaceNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         if connection_id is None:
             return
         phone = data.get("phone") if isinstance(data, dict) else None
+        address = (await self.get_session(sid))["address"]
         try:
-            await actions.request_qr(self._infra(), self._qr_limits, connection_id, phone)
+            await actions.request_qr(self._infra(), self._limits, connection_id, phone, address)
         except ActionRefused as exc:
             await self.emit("error", _refusal_event(exc), to=sid)
 

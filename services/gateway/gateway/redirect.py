@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import structlog
 from aiohttp import web
 from prometheus_client import Counter
 
 from gateway import pages, revocations, tokens
-from gateway.context import INSTALLATIONS, SETTINGS
+from gateway.client_address import client_address
+from gateway.context import INSTALLATIONS, LIMITS, SETTINGS, TRUSTED_PROXIES
+from gateway.limits import TooMany, check
 from gateway.onboarding import UNTOUCHABLE, known_salons, open_connection, supersede
 from gateway.redirect_params import BadRedirect, salon_ids_from, verified_user
 from shared.messages import LogoutSession
@@ -38,6 +42,18 @@ async def yclients_redirect(request: web.Request) -> web.StreamResponse:
     user_id = user.id if user is not None else None
 
     infra = request.app[INFRA]
+    limits = request.app[LIMITS]
+    address = client_address(request, request.app[TRUSTED_PROXIES])
+    try:
+        await check(
+            infra.database,
+            (limits.redirects_per_user, user_id),
+            (limits.redirects_per_address, address),
+        )
+    except TooMany as exc:
+        REDIRECTS.labels("rate_limited").inc()
+        log.warning("redirects over the limit", limit=exc.limit.name, marketplace_user_id=user_id)
+        return pages.too_many_redirects(exc.retry_after_seconds)
     async with infra.database.unit_of_work() as uow:
         known = await known_salons(uow.session, salon_ids)
     # Asked outside any transaction: no YClients call while rows are locked.
@@ -75,9 +91,10 @@ async def yclients_redirect(request: web.Request) -> web.StreamResponse:
             # The user started over: the old page loses its token, its login is ended.
             await supersede(uow.session, superseded)
             await revocations.revoke(uow, superseded, "superseded")
-            uow.publish(
-                LogoutSession(session_id=str(superseded), reason="superseded"), str(superseded)
+            logout = LogoutSession(
+                session_id=str(superseded), reason="superseded", requested_at=datetime.now(UTC)
             )
+            uow.publish(logout, str(superseded))
         await uow.commit()
     await infra.outbox.flush(uow)
     REDIRECTS.labels("opened").inc()

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from pydantic import AnyHttpUrl, Field, SecretStr, ValidationInfo, field_validator, model_validator
 
+from gateway.client_address import Network, parse_networks
+from gateway.limits import TEN_MINUTES, GatewayLimits
+from shared.limits import Limit
 from shared.settings import (
     MIN_SECRET_BYTES,
     CommonSettings,
@@ -27,8 +30,24 @@ class GatewaySettings(CommonSettings, YClientsSettings):
     # YClients' consent window, after which that redirect could not be activated anyway.
     claim_seconds: int = Field(ACTIVATION_WINDOW_SECONDS, alias="SALON_CLAIM_SECONDS", ge=60)
     max_salons_per_redirect: int = Field(50, alias="MAX_SALONS_PER_REDIRECT", ge=1, le=500)
-    # Login starts (new QR codes) one connection may ask for in a minute, per instance.
+    # Limits shared by every instance (gateway.limits): per YClients user and per client
+    # address in ten minutes, per connection in a minute, per target number in an hour.
+    redirects_per_user: int = Field(10, alias="REDIRECTS_PER_USER", ge=1)
+    redirects_per_address: int = Field(30, alias="REDIRECTS_PER_ADDRESS", ge=1)
     qr_requests_per_minute: int = Field(5, alias="QR_REQUESTS_PER_MINUTE", ge=1, le=1000)
+    qr_requests_per_user: int = Field(20, alias="QR_REQUESTS_PER_USER", ge=1)
+    qr_requests_per_address: int = Field(40, alias="QR_REQUESTS_PER_ADDRESS", ge=1)
+    pairing_codes_per_connection: int = Field(3, alias="PAIRING_CODES_PER_CONNECTION", ge=1)
+    pairing_codes_per_phone: int = Field(3, alias="PAIRING_CODES_PER_PHONE", ge=1)
+    unscanned_logins_per_user: int = Field(2, alias="UNSCANNED_LOGINS_PER_USER", ge=1)
+    # Connections never installed are forgotten this long after the redirect (past the claim
+    # window and the token's life); the sweeper looks every SWEEP_INTERVAL_SECONDS.
+    abandoned_after_seconds: int = Field(2 * 3600, alias="ABANDONED_AFTER_SECONDS", ge=3600)
+    sweep_interval_seconds: float = Field(600.0, alias="SWEEP_INTERVAL_SECONDS", gt=0)
+    # Proxies whose X-Forwarded-For is believed (the compose network's and loopback).
+    trusted_proxies: str = Field(
+        "127.0.0.1/32,::1/128,10.0.0.0/8,172.16.0.0/12,192.168.0.0/16", alias="TRUSTED_PROXIES"
+    )
     allowed_origins: str = Field("", alias="ALLOWED_ORIGINS")
     frame_ancestors: str = Field("'self' https://*.yclients.com", alias="FRAME_ANCESTORS")
     yclients_return_url: str = Field("https://yclients.com/appstore/", alias="YCLIENTS_RETURN_URL")
@@ -73,6 +92,29 @@ class GatewaySettings(CommonSettings, YClientsSettings):
                 "YClients developer cabinet"
             )
         return value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: str) -> str:
+        parse_networks(value)
+        return value
+
+    def trusted_networks(self) -> list[Network]:
+        return parse_networks(self.trusted_proxies)
+
+    def limits(self) -> GatewayLimits:
+        return GatewayLimits(
+            redirects_per_user=Limit("redirect:user", self.redirects_per_user, TEN_MINUTES),
+            redirects_per_address=Limit("redirect:addr", self.redirects_per_address, TEN_MINUTES),
+            qr_per_connection=Limit("qr:conn", self.qr_requests_per_minute, 60),
+            qr_per_user=Limit("qr:user", self.qr_requests_per_user, TEN_MINUTES),
+            qr_per_address=Limit("qr:addr", self.qr_requests_per_address, TEN_MINUTES),
+            pairing_codes_per_connection=Limit(
+                "pairing:conn", self.pairing_codes_per_connection, TEN_MINUTES
+            ),
+            pairing_codes_per_phone=Limit("pairing:phone", self.pairing_codes_per_phone, 3600),
+            unscanned_logins_per_user=self.unscanned_logins_per_user,
+        )
 
     def origins(self) -> list[str]:
         return [origin.strip() for origin in self.allowed_origins.split(",") if origin.strip()]

@@ -15,6 +15,7 @@ from shared.runtime import (
     start_consumer,
 )
 from shared.topology import ALL_QUEUES, WA_SESSION_COMMANDS
+from wa_session import wakeups
 from wa_session.auth_store import AuthStore
 from wa_session.bridge import Bridge
 from wa_session.commands import HANDLERS
@@ -44,10 +45,14 @@ def create_app(settings: WaSessionSettings) -> web.Application:
         await bridge.start()
         keeper = LeaseKeeper(infra.database, settings, manager)
         keeper_task = asyncio.create_task(keeper.run())
+        stop_listening = await wakeups.listen(
+            settings.database_url, settings.instance_id, keeper.wake
+        )
 
         async def stop() -> None:
             # Hand over: stop taking sessions, close every socket WITHOUT logging out, then
             # release the leases so another instance resumes them at once.
+            await stop_listening()
             keeper_task.cancel()
             await asyncio.gather(keeper_task, return_exceptions=True)
             handed_over = manager.handover()

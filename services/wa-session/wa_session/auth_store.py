@@ -12,7 +12,7 @@ import json
 import uuid
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 
 from shared.crypto import Keyring
@@ -126,17 +126,26 @@ class AuthStore:
 
     async def _check_fence(self, uow: UnitOfWork, session_id: uuid.UUID, epoch: int) -> None:
         # The row lock keeps a takeover (which bumps the epoch) from landing mid-write.
+        # A released lease fences too: a write that arrives after the session ended (its state
+        # wiped on a logout) must not bring state back.
         row = (
             await uow.session.execute(
-                select(WaSession.owner, WaSession.epoch, WaSession.lease_expires_at)
+                select(
+                    WaSession.owner,
+                    WaSession.epoch,
+                    WaSession.lease_expires_at > func.clock_timestamp(),
+                )
                 .where(WaSession.id == session_id)
                 .with_for_update()
             )
         ).one_or_none()
-        if row is None or row.owner != self._instance_id or row.epoch != epoch:
+        if row is None or row[0] != self._instance_id or row[1] != epoch or not row[2]:
             raise Fenced(str(session_id))
 
 
 async def wipe(uow: UnitOfWork, session_id: uuid.UUID) -> None:
     """Forget a session's whole auth state (after a logout): the next start is a new login."""
     await uow.session.execute(delete(WaAuthKey).where(WaAuthKey.session_id == session_id))
+    await uow.session.execute(
+        update(WaSession).where(WaSession.id == session_id).values(wiped_at=func.now())
+    )

@@ -12,9 +12,10 @@ import asyncio
 import contextlib
 import time
 from datetime import timedelta
+from typing import Any
 
 import structlog
-from sqlalchemy import func, select, text, update
+from sqlalchemy import Row, func, select, text, update
 
 from shared.db import Database
 from shared.models import WaSession
@@ -26,6 +27,8 @@ log = structlog.get_logger(__name__)
 # Renew every TTL/3 so that one missed renewal never costs the lease.
 RENEW_FRACTION = 3
 
+# Linked logins (salons depend on them) and unscanned ones (a QR on someone's screen) are
+# claimed separately, so that a flood of unscanned logins never takes a linked one's place.
 CLAIM = text(
     """
     UPDATE wa_sessions AS s
@@ -34,11 +37,13 @@ CLAIM = text(
       FROM (SELECT id FROM wa_sessions
              WHERE (desired_running OR pending_action IS NOT NULL)
                AND (lease_expires_at IS NULL OR lease_expires_at < now())
+               AND (linked_at IS NOT NULL) = :linked
              ORDER BY updated_at
              LIMIT :limit
              FOR UPDATE SKIP LOCKED) AS free
      WHERE s.id = free.id
-    RETURNING s.id, s.epoch, s.pairing_phone, s.desired_running, s.pending_action
+    RETURNING s.id, s.epoch, s.pairing_phone, s.desired_running, s.pending_action,
+              s.linked_at IS NOT NULL AS linked
     """
 )
 
@@ -136,17 +141,15 @@ class LeaseKeeper:
                 await self._manager.stop(live)
 
     async def claim(self) -> None:
-        room = self._settings.max_sessions - len(self._manager.owned())
+        owned = self._manager.owned()
+        room = self._settings.max_sessions - len(owned)
         if room <= 0:
             return
-        async with self._database.unit_of_work() as uow:
-            rows = (
-                await uow.session.execute(
-                    CLAIM,
-                    {"owner": self._me, "ttl": self._settings.lease_ttl_seconds, "limit": room},
-                )
-            ).all()
-            await uow.commit()
+        unscanned = sum(1 for live in owned.values() if not live.linked)
+        rows = await self._claim(linked=True, limit=room)
+        unscanned_room = min(room - len(rows), self._settings.max_unscanned_sessions - unscanned)
+        if unscanned_room > 0:
+            rows += await self._claim(linked=False, limit=unscanned_room)
         if rows:
             log.info("sessions claimed", count=len(rows))
         await asyncio.gather(
@@ -156,7 +159,24 @@ class LeaseKeeper:
                     row.epoch,
                     row.pairing_phone,
                     logout=row.pending_action == "logout",
+                    linked=row.linked,
                 )
                 for row in rows
             )
         )
+
+    async def _claim(self, linked: bool, limit: int) -> list[Row[Any]]:
+        async with self._database.unit_of_work() as uow:
+            rows = (
+                await uow.session.execute(
+                    CLAIM,
+                    {
+                        "owner": self._me,
+                        "ttl": self._settings.lease_ttl_seconds,
+                        "limit": limit,
+                        "linked": linked,
+                    },
+                )
+            ).all()
+            await uow.commit()
+        return list(rows)

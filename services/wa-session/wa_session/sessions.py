@@ -71,6 +71,8 @@ class LiveSession:
     closing: str | None = None
     attempts: int = 0
     phone: str | None = None
+    # The phone has linked this login (paired or logged in with stored creds).
+    linked: bool = False
     retry: asyncio.Task[None] | None = field(default=None, repr=False)
 
 
@@ -109,10 +111,15 @@ class SessionManager:
         return dict(self._live)
 
     async def adopt(
-        self, session_id: uuid.UUID, epoch: int, pairing_phone: str | None, logout: bool
+        self,
+        session_id: uuid.UUID,
+        epoch: int,
+        pairing_phone: str | None,
+        logout: bool,
+        linked: bool = False,
     ) -> None:
         """A session this instance just leased: open it (resumed from stored state if any)."""
-        live = LiveSession(session_id, epoch, pairing_phone)
+        live = LiveSession(session_id, epoch, pairing_phone, linked=linked)
         self._live[session_id] = live
         if logout:
             await self.logout(live)
@@ -218,9 +225,11 @@ class SessionManager:
             )
         elif kind == "paired":
             live.phone = event.get("phone") or live.phone
+            live.linked = True
             await self._transition(live, "paired")
         elif kind == "open":
             live.attempts = 0
+            live.linked = True
             live.phone = event.get("phone") or live.phone
             await self._transition(
                 live,
@@ -354,6 +363,12 @@ class SessionManager:
         }
         if live.phone:
             values["phone"] = live.phone
+        if live.linked:
+            values["linked_at"] = func.coalesce(WaSession.linked_at, func.now())
+        if wipe_state:
+            # WhatsApp forgot the device: the next start is a new, unlinked login.
+            live.linked = False
+            values |= {"linked_at": None, "phone": None}
         if release or release_lease:
             values["lease_expires_at"] = func.now()
         if release:

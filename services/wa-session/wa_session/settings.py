@@ -24,6 +24,9 @@ class WaSessionSettings(CommonSettings):
     lease_ttl_seconds: float = Field(15.0, ge=2, alias="WA_LEASE_TTL_SECONDS")
     lease_poll_seconds: float = Field(1.0, gt=0, alias="WA_LEASE_POLL_SECONDS")
     max_sessions: int = Field(500, ge=1, alias="WA_MAX_SESSIONS")
+    # Of those, logins not linked yet (a QR or pairing code waiting): they never take the place
+    # of linked ones, which are claimed first.
+    max_unscanned_sessions: int = Field(100, ge=1, alias="WA_MAX_UNSCANNED_SESSIONS")
 
     @field_validator("state_keys")
     @classmethod

@@ -125,7 +125,8 @@
     if (stage === "activating" || stage === "done") markSalons(status.salonIds, stage === "done" ? "active" : "activating");
     var whatsapp = status.whatsapp ? status.whatsapp.state : null;
     if (!stage && whatsapp) {
-      if (whatsapp === "qr_expired") stage = "expired";
+      // Expired, or stopped because a newer page of the same admin asked for a login.
+      if (whatsapp === "qr_expired" || whatsapp === "stopped") stage = "expired";
       else if (whatsapp === "paired" || whatsapp === "restarting" || whatsapp === "connected") stage = "linked";
       else if (whatsapp === "logged_out" || whatsapp === "replaced" || whatsapp === "failed") {
         showError({ message: "WhatsApp отключился. Получите новый QR-код.", action: "request-qr" });

@@ -154,7 +154,11 @@ async def test_qr_request_sends_start_session(gateway, onboarded, command_tap):
     assert (status, body) == (202, {"sessionId": connection_id, "mode": "qr"})
     command = await _next_command(command_tap, connection_id)
     assert command.type == "wa.session.start"
-    assert command.payload == {"session_id": connection_id, "pairing_phone": None}
+    assert {key: command.payload[key] for key in ("session_id", "pairing_phone")} == {
+        "session_id": connection_id,
+        "pairing_phone": None,
+    }
+    assert command.payload["requested_at"]  # so that a later stop is not undone by it
 
 
 async def test_qr_request_with_a_phone_asks_for_a_pairing_code(gateway, onboarded, command_tap):

@@ -193,7 +193,10 @@ async def test_linking_by_phone_number_shows_the_pairing_code(
         return None
 
     command = await eventually(pairing_request, timeout=10)
-    assert command.payload == {"session_id": connection_id, "pairing_phone": "79161234567"}
+    assert (command.payload["session_id"], command.payload["pairing_phone"]) == (
+        connection_id,
+        "79161234567",
+    )
 
     await publisher.send(
         SessionPairingCode(session_id=connection_id, code="K7QW2M9X"), connection_id

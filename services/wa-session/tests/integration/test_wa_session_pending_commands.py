@@ -41,26 +41,20 @@ def assert_seqs_consistent(bus, session_id: str) -> None:
     assert sorted(by_seq) == list(range(min(by_seq), max(by_seq) + 1)), sorted(by_seq)
 
 
-async def test_a_start_while_a_logout_is_pending_logs_out_then_shows_a_new_qr(
+async def test_a_start_right_behind_a_logout_logs_out_then_shows_a_new_qr(
     start_emulator, start_wa_session, bus, new_session, rows
 ):
     emulator = start_emulator("--qr-timeout-ms", "3000")
-    # A slow lease poll keeps the logout pending (recorded, not yet carried out) long enough for
-    # the start to arrive before the owner acts on it.
-    await start_wa_session(emulator, WA_LEASE_POLL_SECONDS="3")
+    await start_wa_session(emulator)
     session_id = await new_session()
     phone = await emulator.login(bus, session_id)
     old_jids = {d["jid"] for d in device(await emulator.state(), phone)}
     qrs_before = len(bus.of(session_id, "wa.session.qr"))
 
+    # Sent back to back: the commands are handled concurrently, in whatever order, and the start
+    # may well be handled first; the outcome is the same either way.
     await bus.send(LogoutSession(session_id=session_id), session_id)
     await bus.send(LogoutSession(session_id=session_id), session_id)  # a duplicate changes nothing
-
-    async def logout_pending() -> bool:
-        row = await rows.row(session_id)
-        return row.pending_action == "logout"
-
-    await eventually(logout_pending, timeout=10, interval=0.05)
     await bus.send(StartSession(session_id=session_id), session_id)
     await bus.send(StartSession(session_id=session_id), session_id)
 
@@ -113,7 +107,7 @@ async def test_a_start_while_a_logout_is_pending_logs_out_then_shows_a_new_qr(
     assert row.state == "connected" and row.desired_running and row.pending_action is None
     assert await rows.auth_rows(session_id) > 0
     states = bus.states(session_id)
-    assert states.count("logged_out") == 1
+    assert states.count("logged_out") == 1, states
     assert len(bus.of(session_id, "wa.session.logged_out")) == 1
     assert_seqs_consistent(bus, session_id)
 
