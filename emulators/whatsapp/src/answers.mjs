@@ -10,9 +10,17 @@ const firstChild = node => (Array.isArray(node.content) ? node.content[0] : unde
 
 export const answerStanza = (conn, node) => {
   if (node.tag === 'iq' && (node.attrs.type === 'get' || node.attrs.type === 'set')) return answerIq(conn, node)
+  if (node.tag === 'ack') return takeAck(conn, node)
   if (node.tag === 'ib' && firstChild(node)?.tag === 'unified_session') sendOfflineDone(conn)
-  // ack, receipt, presence, ib (unified_session, offline_batch), iq results: nothing to answer.
+  // receipt, presence, ib (unified_session, offline_batch), iq results: nothing to answer.
   log.debug(`${conn.id}: got <${node.tag}> ${firstChild(node)?.tag ?? ''}`)
+}
+
+/** Acks of what the server sent: notifications are counted, statuses settle their deadline. */
+const takeAck = (conn, node) => {
+  if (node.attrs.class === 'notification') conn.registry.noteNotificationAck(node.attrs.id)
+  else if (node.attrs.class === 'status') conn.statusFeed?.onAck(node)
+  log.debug(`${conn.id}: got <ack class=${node.attrs.class}> ${node.attrs.id}`)
 }
 
 /**

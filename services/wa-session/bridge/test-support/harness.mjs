@@ -26,7 +26,8 @@ export const startEmulator = async (args = []) => {
   if (!existsSync(new URL('node_modules/baileys', `file://${EMULATOR_DIR}`))) {
     throw new Error(`the emulator's dependencies are missing: run npm ci in ${EMULATOR_DIR}`)
   }
-  return spawnEmulator(args, { verbose: VERBOSE })
+  // The bridge does not handle companion_reg_refresh yet: the 2025 login flow.
+  return spawnEmulator(['--companion-reg-refresh', 'off', ...args], { verbose: VERBOSE })
 }
 
 /**
