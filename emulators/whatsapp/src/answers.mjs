@@ -24,14 +24,16 @@ const takeAck = (conn, node) => {
 }
 
 /**
- * Nothing was queued while the device was away: `<ib><offline count="0"/></ib>`. Sent once, on the
- * first thing Baileys sends after it reported `open` (its unified_session telemetry or the props
- * query), so that, as with the real service, pending notifications are reported after the open.
+ * What was queued while the device was away (only statuses it left unacked), then
+ * `<ib><offline count/></ib>`. Sent once, on the first thing Baileys sends after it reported `open`
+ * (its unified_session telemetry or the props query), so that, as with the real service, pending
+ * notifications are reported after the open; live statuses start from there.
  */
 const sendOfflineDone = conn => {
   if (conn.offlineSent || !conn.isLive()) return
   conn.offlineSent = true
-  conn.send({ tag: 'ib', attrs: { from: S_WHATSAPP_NET }, content: [{ tag: 'offline', attrs: { count: '0' } }] })
+  const queued = conn.statusFeed.start()
+  conn.send({ tag: 'ib', attrs: { from: S_WHATSAPP_NET }, content: [{ tag: 'offline', attrs: { count: String(queued) } }] })
 }
 
 const answerIq = (conn, iq) => {

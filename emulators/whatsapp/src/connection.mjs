@@ -137,8 +137,7 @@ export class Connection {
       tag: 'success',
       attrs: { t: String(now), props: '1', abprops: '1', location: 'emu', creation: String(now), lid: device.lid }
     })
-    this.statusFeed = new StatusFeed(this)
-    this.statusFeed.start()
+    this.statusFeed = new StatusFeed(this) // started with the offline queue, see answers.mjs
   }
 
   /** The control API changed a behaviour. */

@@ -2,7 +2,8 @@
 // `<status from="status@broadcast" type id participant t><enc type="skmsg"/></status>`. Each one
 // must be acked (`<ack class="status" id to="status@broadcast" …/>`) within the ack timeout, or the
 // server ends the stream with `<stream:error><ack class="status" id/></stream:error>`. Unacked
-// ones stay with the device and are delivered again at its next login.
+// ones stay with the device and are delivered again at its next login, with what was queued while
+// it was away (before `<ib><offline/>`); new ones follow, live.
 import { randomBytes, randomInt } from 'node:crypto'
 import { log } from './log.mjs'
 
@@ -14,21 +15,28 @@ export class StatusFeed {
     this.device = conn.device
     this.nextTimer = null
     this.deadlines = new Map() // status id -> timer
+    this.started = false
   }
 
   get behaviours() {
     return this.conn.registry.behaviours
   }
 
-  /** At login: what is still unacked comes first, then a new status every interval. */
+  /**
+   * When the login's offline queue is handed over: what is still unacked comes again, then a new
+   * status every interval. Returns how many were delivered again.
+   */
   start() {
-    if (!this.behaviours.statusStanzas) return
+    this.started = true
+    if (!this.behaviours.statusStanzas) return 0
     for (const node of this.device.unackedStatuses.values()) this.deliver(node)
     this.scheduleNext()
+    return this.device.unackedStatuses.size
   }
 
   /** The behaviours changed: follow the switch and the new interval; off also lifts the deadlines. */
   reschedule() {
+    if (!this.started) return
     clearTimeout(this.nextTimer)
     this.nextTimer = null
     if (this.behaviours.statusStanzas) this.scheduleNext()
