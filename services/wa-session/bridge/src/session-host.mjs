@@ -42,6 +42,7 @@ export const createSessionHost = ({ protocol, logger, config }) => {
     // Every state.set sent so far is answered before wa-session hears of the close, so the creds
     // of a fresh pairing are durable by the time it reacts to 515 with a new `open`.
     await entry.auth?.drain()
+    clearTimeout(entry.leaseTimer)
     const closed = describeClose(error, entry.own)
     // Tells wa-session whether one more `open` may get through (with the version just read).
     if (closed.reason === 'client_too_old') closed.versionRefreshed = await waVersion.refreshAfterRefusal(entry.version)
@@ -50,6 +51,12 @@ export const createSessionHost = ({ protocol, logger, config }) => {
     sessions.delete(entry.id)
     emit('closed', entry.id, closed)
     entry.resolveDone()
+  }
+
+  /** Ends the session (no logout) unless `lease` or `open` moves this deadline on in time. */
+  const setLease = (entry, ms) => {
+    clearTimeout(entry.leaseTimer)
+    entry.leaseTimer = setTimeout(() => stop(entry, 'lease_expired', `lease not renewed within ${ms} ms`), ms)
   }
 
   const requestPairingCode = async entry => {
@@ -154,9 +161,12 @@ export const createSessionHost = ({ protocol, logger, config }) => {
     })
   }
 
-  const open = async ({ session, pairingPhone }) => {
+  const open = async ({ session, pairingPhone, leaseMs }) => {
     const existing = sessions.get(session)
-    if (existing && existing.state !== 'closing') return
+    if (existing && existing.state !== 'closing') {
+      if (leaseMs) setLease(existing, leaseMs)
+      return
+    }
     // An `open` right behind a close waits for that close to be reported first.
     if (existing) await existing.done
     if (sessions.has(session)) return
@@ -173,17 +183,20 @@ export const createSessionHost = ({ protocol, logger, config }) => {
       isOpen: false,
       qrCodes: null,
       version: null, // the WhatsApp Web version its socket announces
+      leaseTimer: null,
       pairingRequested: false,
       done: new Promise(resolve => (resolveDone = resolve)),
       resolveDone: () => resolveDone()
     }
     sessions.set(session, entry)
+    if (leaseMs) setLease(entry, leaseMs)
 
     let creds
     try {
       creds = await loadCreds(protocol, session)
     } catch (err) {
       // Not opened, so no `closed` follows: the error reply is the whole answer.
+      clearTimeout(entry.leaseTimer)
       sessions.delete(session)
       entry.resolveDone()
       throw err
@@ -218,6 +231,18 @@ export const createSessionHost = ({ protocol, logger, config }) => {
     await entry.done
   }
 
+  /** Moves each listed session's deadline to now + ms; returns how many sessions it applied to. */
+  const lease = ({ leases }) => {
+    let applied = 0
+    for (const [session, ms] of Object.entries(leases)) {
+      const entry = sessions.get(session)
+      if (!entry || entry.state === 'closing' || entry.own) continue
+      setLease(entry, ms)
+      applied += 1
+    }
+    return { applied }
+  }
+
   const ping = () => {
     const { rss, heapUsed } = process.memoryUsage()
     let open = 0
@@ -235,6 +260,16 @@ export const createSessionHost = ({ protocol, logger, config }) => {
     if (typeof msg.session !== 'string' || !msg.session) throw new Error('"session" must be a non-empty string')
   }
 
+  const isLeaseMs = value => Number.isInteger(value) && value > 0
+
+  const requireLeases = msg => {
+    const { leases } = msg
+    if (leases === null || typeof leases !== 'object' || Array.isArray(leases)) throw new Error('"leases" must be an object')
+    for (const [session, ms] of Object.entries(leases)) {
+      if (!isLeaseMs(ms)) throw new Error(`lease of "${session}" must be a positive integer (ms)`)
+    }
+  }
+
   /** Dispatches one command; the value returned becomes the reply's `value`. */
   const handle = async msg => {
     switch (msg.cmd) {
@@ -243,6 +278,7 @@ export const createSessionHost = ({ protocol, logger, config }) => {
         if (msg.pairingPhone != null && !/^\d{6,15}$/.test(msg.pairingPhone)) {
           throw new Error('"pairingPhone" must be null or 6 to 15 digits')
         }
+        if (msg.leaseMs != null && !isLeaseMs(msg.leaseMs)) throw new Error('"leaseMs" must be null or a positive integer')
         return open(msg)
       case 'close':
         requireSession(msg)
@@ -250,6 +286,9 @@ export const createSessionHost = ({ protocol, logger, config }) => {
       case 'logout':
         requireSession(msg)
         return logout(msg)
+      case 'lease':
+        requireLeases(msg)
+        return lease(msg)
       case 'ping':
         return ping()
       default:
