@@ -39,10 +39,10 @@ export const createSessionHost = ({ protocol, logger, config }) => {
   const finish = async (entry, error) => {
     if (entry.state === 'closing') return
     entry.state = 'closing'
+    clearTimeout(entry.leaseTimer)
     // Every state.set sent so far is answered before wa-session hears of the close, so the creds
     // of a fresh pairing are durable by the time it reacts to 515 with a new `open`.
     await entry.auth?.drain()
-    clearTimeout(entry.leaseTimer)
     const closed = describeClose(error, entry.own)
     // Tells wa-session whether one more `open` may get through (with the version just read).
     if (closed.reason === 'client_too_old') closed.versionRefreshed = await waVersion.refreshAfterRefusal(entry.version)
@@ -89,8 +89,7 @@ export const createSessionHost = ({ protocol, logger, config }) => {
 
   /** What today's servers send that rc14 mishandles; each handling can be switched off (config.handle). */
   const handleServerStanzas = entry => {
-    const { sock } = entry
-    const sessionLogger = logger.child({ session: entry.id })
+    const { sock, logger: sessionLogger } = entry
     const ackBeforeLogin = createAckBeforeLogin(sock, sessionLogger)
     const handle = config.handle
     const onGate = (reason, message) => stop(entry, reason, message)
@@ -132,7 +131,7 @@ export const createSessionHost = ({ protocol, logger, config }) => {
     entry.version = waVersion.current()
     entry.sock = makeWASocket({
       auth: entry.auth.state,
-      logger: logger.child({ session: entry.id }),
+      logger: entry.logger,
       browser: Browsers.ubuntu('Chrome'),
       version: entry.version,
       ...(config.wsUrl ? { waWebSocketUrl: config.wsUrl } : {}),
@@ -174,6 +173,7 @@ export const createSessionHost = ({ protocol, logger, config }) => {
     let resolveDone
     const entry = {
       id: session,
+      logger: logger.child({ session }),
       pairingPhone: pairingPhone ?? null,
       state: 'starting',
       sock: null,
