@@ -1,7 +1,7 @@
 // Load probe: pairs N fresh logins by QR and keeps them all open at once against one emulator,
 // then reports the emulator's memory and CPU. Usage: node bench/concurrent-sessions.mjs [N] [holdSeconds]
 import { readFileSync } from 'node:fs'
-import { openSession, pairByQr, startEmulator } from '../test/helpers.mjs'
+import { openSession, pairByQr, SERVER_2025, startEmulator } from '../test/helpers.mjs'
 
 const total = Number(process.argv[2] || 100)
 const holdSeconds = Number(process.argv[3] || 30)
@@ -22,7 +22,8 @@ const inBatches = async (count, fn) => {
   return out
 }
 
-const emulator = await startEmulator()
+// Plain rc14 clients: the server as it was in 2025.
+const emulator = await startEmulator(SERVER_2025)
 const pid = emulator.proc.pid
 console.log('emulator idle', usage(pid))
 

@@ -10,20 +10,30 @@ const firstChild = node => (Array.isArray(node.content) ? node.content[0] : unde
 
 export const answerStanza = (conn, node) => {
   if (node.tag === 'iq' && (node.attrs.type === 'get' || node.attrs.type === 'set')) return answerIq(conn, node)
+  if (node.tag === 'ack') return takeAck(conn, node)
   if (node.tag === 'ib' && firstChild(node)?.tag === 'unified_session') sendOfflineDone(conn)
-  // ack, receipt, presence, ib (unified_session, offline_batch), iq results: nothing to answer.
+  // receipt, presence, ib (unified_session, offline_batch), iq results: nothing to answer.
   log.debug(`${conn.id}: got <${node.tag}> ${firstChild(node)?.tag ?? ''}`)
 }
 
+/** Acks of what the server sent: notifications are counted, statuses settle their deadline. */
+const takeAck = (conn, node) => {
+  if (node.attrs.class === 'notification') conn.registry.noteNotificationAck(node.attrs.id)
+  else if (node.attrs.class === 'status') conn.statusFeed?.onAck(node)
+  log.debug(`${conn.id}: got <ack class=${node.attrs.class}> ${node.attrs.id}`)
+}
+
 /**
- * Nothing was queued while the device was away: `<ib><offline count="0"/></ib>`. Sent once, on the
- * first thing Baileys sends after it reported `open` (its unified_session telemetry or the props
- * query), so that, as with the real service, pending notifications are reported after the open.
+ * What was queued while the device was away (only statuses it left unacked), then
+ * `<ib><offline count/></ib>`. Sent once, on the first thing Baileys sends after it reported `open`
+ * (its unified_session telemetry or the props query), so that, as with the real service, pending
+ * notifications are reported after the open; live statuses start from there.
  */
 const sendOfflineDone = conn => {
   if (conn.offlineSent || !conn.isLive()) return
   conn.offlineSent = true
-  conn.send({ tag: 'ib', attrs: { from: S_WHATSAPP_NET }, content: [{ tag: 'offline', attrs: { count: '0' } }] })
+  const queued = conn.statusFeed.start()
+  conn.send({ tag: 'ib', attrs: { from: S_WHATSAPP_NET }, content: [{ tag: 'offline', attrs: { count: String(queued) } }] })
 }
 
 const answerIq = (conn, iq) => {

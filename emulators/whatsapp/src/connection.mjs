@@ -1,10 +1,12 @@
 // One client WebSocket: Noise handshake, then binary nodes in both directions. Decides between
 // registration (pair-device, QR refs) and login, and hands queries to answers.mjs.
 import { decodeBinaryNode, encodeBinaryNode, S_WHATSAPP_NET } from 'baileys'
+import { compareVersions, parseVersion } from './behaviours.mjs'
 import { encodeFrame, FrameReader } from './frames.mjs'
 import { makeNoiseResponder } from './noise.mjs'
 import { answerStanza } from './answers.mjs'
 import { log } from './log.mjs'
+import { StatusFeed } from './status-feed.mjs'
 
 // A client that was told to go away (stream error, failure) gets this long to close by itself.
 const CLOSE_GRACE_MS = 5_000
@@ -25,6 +27,8 @@ export class Connection {
     this.refsShownAt = 0
     this.scannedQrs = []
     this.linkCode = null // state of a pairing-code request
+    this.regRefreshSent = false // the first scan of this socket got companion_reg_refresh
+    this.statusFeed = null // <status> stanzas while logged in
     this.waiters = new Set()
     this.idSeq = 0
     this.queue = Promise.resolve()
@@ -89,6 +93,12 @@ export class Connection {
       log.info(`${this.id}: refusing the connection with ${refusal} as ordered`)
       return this.fail(refusal)
     }
+    const { minVersion } = this.registry.behaviours
+    const { primary = 0, secondary = 0, tertiary = 0 } = payload.userAgent?.appVersion ?? {}
+    if (minVersion && compareVersions([primary, secondary, tertiary], parseVersion(minVersion)) < 0) {
+      log.info(`${this.id}: client version ${primary}.${secondary}.${tertiary} is older than ${minVersion}: 405`)
+      return this.fail(405)
+    }
     if (payload.devicePairingData) return this.startRegistration(payload.devicePairingData)
     this.login(String(payload.username), payload.device || 0)
   }
@@ -127,6 +137,12 @@ export class Connection {
       tag: 'success',
       attrs: { t: String(now), props: '1', abprops: '1', location: 'emu', creation: String(now), lid: device.lid }
     })
+    this.statusFeed = new StatusFeed(this) // started with the offline queue, see answers.mjs
+  }
+
+  /** The control API changed a behaviour. */
+  onBehavioursChanged() {
+    if (this.isLive()) this.statusFeed?.reschedule()
   }
 
   onNode(node) {
@@ -169,6 +185,18 @@ export class Connection {
     this.ws.send(encodeFrame(bytes))
   }
 
+  /** `<notification from="s.whatsapp.net" type id t>`, remembered so /state shows whether it was acked. */
+  sendNotification(type, content) {
+    const id = this.nextId()
+    this.registry.recordNotification(this, type, id)
+    this.send({
+      tag: 'notification',
+      attrs: { from: S_WHATSAPP_NET, type, id, t: String(Math.floor(Date.now() / 1000)) },
+      content
+    })
+    return id
+  }
+
   result(iq, content) {
     this.send({ tag: 'iq', attrs: { from: S_WHATSAPP_NET, type: 'result', id: iq.attrs.id }, content })
   }
@@ -188,12 +216,14 @@ export class Connection {
   /** The client closes the socket itself once it has read the last node; force it if it does not. */
   closeSoon() {
     this.stage = 'closing'
+    this.statusFeed?.stop()
     this.closeTimer ??= setTimeout(() => this.terminate(), CLOSE_GRACE_MS).unref()
   }
 
   /** Stops answering without closing, like a connection that died somewhere on the way. */
   goSilent() {
     this.stage = 'silent'
+    this.statusFeed?.stop()
   }
 
   terminate() {
@@ -207,6 +237,7 @@ export class Connection {
 
   onClose() {
     clearTimeout(this.closeTimer)
+    this.statusFeed?.stop()
     this.stage = 'closed'
     for (const waiter of this.waiters) waiter.reject(new Error('socket closed'))
     this.waiters.clear()

@@ -1,6 +1,7 @@
 // Control API (HTTP JSON on loopback) used by tests and the demo to play the phone and the network.
 import { createServer } from 'node:http'
-import { enterPairingCode, PhoneError, scanQr } from './phone.mjs'
+import { BehaviourError, parseVersion } from './behaviours.mjs'
+import { enterPairingCode, PhoneError, scanQr, sendRegRefresh } from './phone.mjs'
 import { log } from './log.mjs'
 
 const MAX_BODY = 64 * 1024
@@ -84,16 +85,51 @@ const makeRoutes = registry => ({
     return registry.refusal
   },
 
+  'GET /behaviours': () => registry.behaviours,
+
+  // A partial object: only the behaviours named change.
+  'POST /behaviours': body => {
+    try {
+      return registry.setBehaviours(body)
+    } catch (err) {
+      throw err instanceof BehaviourError ? new PhoneError(400, err.message) : err
+    }
+  },
+
+  // On demand, to one pending socket or to all: it retires no secret the phone has seen.
+  'POST /companion-reg-refresh': body => {
+    const sockets = registry.pendingConnections().filter(c => !body.socketId || c.id === body.socketId)
+    if (!sockets.length) throw new PhoneError(404, 'no socket waits to be linked')
+    return sockets.map(conn => ({ socketId: conn.id, id: sendRegRefresh(conn) }))
+  },
+
   'POST /reset': () => {
     registry.reset()
     return { reset: true }
   }
 })
 
+/**
+ * WhatsApp Web's service worker as far as a client reads it for the current version (Baileys'
+ * fetchLatestWaWebVersion): a `"client_revision":N` inside an escaped JSON string. Clients take N
+ * as the third part of 2.3000.N.
+ */
+const serviceWorker = registry => {
+  const revision = parseVersion(registry.behaviours.currentVersion)[2]
+  const config = JSON.stringify(JSON.stringify({ client_revision: revision, server_revision: revision }))
+  return `/* WhatsApp emulator */\nself.__WA_CONFIG = JSON.parse(${config});\n`
+}
+
 export const startControlServer = (registry, { host, port }) => {
   const routes = makeRoutes(registry)
   const server = createServer(async (req, res) => {
-    const route = routes[`${req.method} ${new URL(req.url, 'http://x').pathname}`]
+    const path = new URL(req.url, 'http://x').pathname
+    if (req.method === 'GET' && path === '/sw.js') {
+      res.writeHead(200, { 'content-type': 'text/javascript' })
+      res.end(serviceWorker(registry))
+      return
+    }
+    const route = routes[`${req.method} ${path}`]
     let status = 200
     let payload
     try {

@@ -1,7 +1,8 @@
 // Entry point: node src/main.mjs --host 127.0.0.1 --ws-port 0 --control-port 0 [--refs 6]
-//   [--root-key-file path] [--qr-timeout-ms n]
+//   [--root-key-file path] [--qr-timeout-ms n] [behaviour flags, see behaviours.mjs and README.md]
 // Prints one JSON "ready" line on stdout; logs go to stderr.
 import { parseArgs } from 'node:util'
+import { behaviourFlags, behavioursFromArgs } from './behaviours.mjs'
 import { makeServerIdentity, loadRootKey } from './certs.mjs'
 import { startControlServer } from './control.mjs'
 import { log } from './log.mjs'
@@ -15,7 +16,8 @@ const { values: args } = parseArgs({
     'control-port': { type: 'string', default: '0' },
     refs: { type: 'string', default: '6' },
     'root-key-file': { type: 'string' },
-    'qr-timeout-ms': { type: 'string', default: '0' }
+    'qr-timeout-ms': { type: 'string', default: '0' },
+    ...behaviourFlags
   }
 })
 
@@ -31,9 +33,16 @@ const wsPort = integerArg('ws-port', 0)
 const controlPort = integerArg('control-port', 0)
 const refs = integerArg('refs', 1)
 const qrTimeoutMs = integerArg('qr-timeout-ms', 0)
+let behaviours
+try {
+  behaviours = behavioursFromArgs(args)
+} catch (err) {
+  process.stderr.write(`${err.message}\n`)
+  process.exit(2)
+}
 
 const root = loadRootKey(args['root-key-file'])
-const registry = new Registry({ refsPerSocket: refs, qrTimeoutMs })
+const registry = new Registry({ refsPerSocket: refs, qrTimeoutMs, behaviours })
 const wss = await startWsServer({ registry, identity: makeServerIdentity(root) }, { host: args.host, port: wsPort })
 const control = await startControlServer(registry, { host: args.host, port: controlPort })
 
@@ -46,7 +55,7 @@ process.stdout.write(
     rootPublicKey: root.public.toString('base64')
   }) + '\n'
 )
-log.info(`WhatsApp emulator ready (refs per new device: ${refs})`)
+log.info(`WhatsApp emulator ready (refs per new device: ${refs}, behaviours: ${JSON.stringify(behaviours)})`)
 
 const shutdown = signal => {
   log.info(`${signal}: shutting down`)

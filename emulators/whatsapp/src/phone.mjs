@@ -41,7 +41,15 @@ export const parseQr = qr => {
   }
 }
 
-/** The phone scans a QR shown by a companion. Resolves once the companion has signed its identity. */
+/**
+ * The phone scans a QR shown by a companion. Resolves once the companion has signed its identity.
+ *
+ * Today's server (behaviour companionRegRefresh) answers the first scan of a socket with
+ * companion_reg_refresh, which retires the adv secret that QR carried: the phone reports
+ * "Couldn't link device", and refuses every later QR with a retired secret. Only a companion
+ * that rotates its secret and re-renders the QR gets linked. With passkeyPrompt on, a scan that
+ * would link gets passkey_prologue_request instead.
+ */
 export const scanQr = async (registry, qr, phone) => {
   const { ref, noiseKey, identityKey, advSecret } = parseQr(qr)
   const conn = registry.refs.get(ref)
@@ -51,7 +59,36 @@ export const scanQr = async (registry, qr, phone) => {
   if (!noiseKey.equals(conn.clientStaticKey) || !identityKey.equals(Buffer.from(conn.registration.eIdent))) {
     throw new PhoneError(404, 'QR code does not match its socket')
   }
+  const secret = advSecret.toString('base64')
+  if (registry.retiredAdvSecrets.has(secret)) {
+    throw new PhoneError(409, "Couldn't link device: this QR carries an adv secret that companion_reg_refresh retired")
+  }
+  if (registry.behaviours.companionRegRefresh && !conn.regRefreshSent) {
+    conn.regRefreshSent = true
+    registry.retiredAdvSecrets.add(secret)
+    sendRegRefresh(conn)
+    throw new PhoneError(409, "Couldn't link device: the server sent companion_reg_refresh and retired this QR's adv secret")
+  }
+  if (registry.behaviours.passkeyPrompt) {
+    sendPasskeyPrologueRequest(conn)
+    throw new PhoneError(403, 'passkey required: the server sent passkey_prologue_request instead of linking')
+  }
   return pairCompanion(registry, conn, { phone: phone || registry.freshPhone(), advSecret, identityKey })
+}
+
+/** Asks an unpaired companion to retire its adv secret (and re-render its QR with a new one). */
+export const sendRegRefresh = conn => {
+  log.info(`${conn.id}: companion_reg_refresh`)
+  return conn.sendNotification('companion_reg_refresh', [{ tag: 'companion_reg_refresh', attrs: {} }])
+}
+
+/** The account wants the link confirmed with a passkey on WhatsApp Web: nothing headless gets through. */
+const sendPasskeyPrologueRequest = conn => {
+  log.info(`${conn.id}: passkey_prologue_request`)
+  const requestOptions = { challenge: randomBytes(32).toString('base64url'), rpId: 'whatsapp.com', userVerification: 'required' }
+  conn.sendNotification('passkey_prologue_request', [
+    { tag: 'passkey_prologue_request', attrs: {}, content: Buffer.from(JSON.stringify(requestOptions)) }
+  ])
 }
 
 /** Answers the companion's request for a pairing code; the code itself never reaches the server. */
@@ -107,25 +144,26 @@ export const enterPairingCode = async (registry, code, phone) => {
     const wrapKey = await derivePairingCodeKey(code, salt)
     const wrappedPrimary = Buffer.concat([salt, iv, aesEncryptCTR(primaryEphemeral.public, wrapKey, iv)])
 
-    const finishing = conn.expect(
-      n => n.tag === 'iq' && getBinaryNodeChild(n, 'link_code_companion_reg')?.attrs.stage === 'companion_finish',
-      CLIENT_REPLY_TIMEOUT_MS
-    )
-    conn.send({
-      tag: 'notification',
-      attrs: { from: S_WHATSAPP_NET, type: 'link_code_companion_reg', id: conn.nextId(), t: String(Math.floor(Date.now() / 1000)) },
-      content: [
-        {
-          tag: 'link_code_companion_reg',
-          attrs: { stage: 'primary_hello' },
-          content: [
-            { tag: 'link_code_pairing_ref', attrs: {}, content: Buffer.from(linkCode.ref) },
-            { tag: 'primary_identity_pub', attrs: {}, content: account.identity.public },
-            { tag: 'link_code_pairing_wrapped_primary_ephemeral_pub', attrs: {}, content: wrappedPrimary }
-          ]
-        }
-      ]
-    })
+    // linkCodeWithoutIdentity: the primary_hello that rc14 cannot read ("Invalid buffer").
+    const withoutIdentity = registry.behaviours.linkCodeWithoutIdentity
+    const finishing = withoutIdentity
+      ? null
+      : conn.expect(
+          n => n.tag === 'iq' && getBinaryNodeChild(n, 'link_code_companion_reg')?.attrs.stage === 'companion_finish',
+          CLIENT_REPLY_TIMEOUT_MS
+        )
+    conn.sendNotification('link_code_companion_reg', [
+      {
+        tag: 'link_code_companion_reg',
+        attrs: { stage: 'primary_hello' },
+        content: [
+          { tag: 'link_code_pairing_ref', attrs: {}, content: Buffer.from(linkCode.ref) },
+          ...(withoutIdentity ? [] : [{ tag: 'primary_identity_pub', attrs: {}, content: account.identity.public }]),
+          { tag: 'link_code_pairing_wrapped_primary_ephemeral_pub', attrs: {}, content: wrappedPrimary }
+        ]
+      }
+    ])
+    if (withoutIdentity) throw new PhoneError(409, 'pairing failed: the primary_hello was sent without primary_identity_pub')
     const finish = await finishing
     conn.result(finish)
 

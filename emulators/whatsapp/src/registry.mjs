@@ -1,7 +1,9 @@
 // What the emulated WhatsApp server remembers: accounts (phones) with their companion devices,
-// live sockets, QR refs issued, pending refusals, and the live-socket high-water mark per login.
+// live sockets, QR refs issued, pending refusals, the live-socket high-water mark per login, the
+// behaviours switched on, adv secrets retired, and the notifications sent to companions.
 import { randomBytes, randomInt } from 'node:crypto'
 import { Curve } from 'baileys'
+import { applyBehaviours } from './behaviours.mjs'
 
 const PHONE_PREFIX = '7999000'
 // Baileys shows the first QR for 60 s and each later one for 20 s unless the client sets qrTimeout.
@@ -9,13 +11,23 @@ const DEFAULT_FIRST_QR_MS = 60_000
 const DEFAULT_NEXT_QR_MS = 20_000
 // Scans this close to a rotation boundary are judged leniently (clock and delivery skew).
 const ROTATION_GRACE_MS = 300
+// Notifications sent to companions that /state lists (the newest ones).
+const NOTIFICATIONS_KEPT = 1000
 
 export class Registry {
-  constructor({ refsPerSocket, qrTimeoutMs }) {
+  constructor({ refsPerSocket, qrTimeoutMs, behaviours }) {
     this.refsPerSocket = refsPerSocket
     this.firstQrMs = qrTimeoutMs || DEFAULT_FIRST_QR_MS
     this.nextQrMs = qrTimeoutMs || DEFAULT_NEXT_QR_MS
+    this.behaviours = behaviours
     this.reset()
+  }
+
+  /** Changes behaviours at run time (a partial object, as in GET /behaviours); live sockets follow. */
+  setBehaviours(patch) {
+    this.behaviours = applyBehaviours(this.behaviours, patch)
+    for (const conn of this.connections.values()) conn.onBehavioursChanged()
+    return this.behaviours
   }
 
   reset() {
@@ -25,6 +37,8 @@ export class Registry {
     this.refs = new Map() // ref -> Connection
     this.maxLive = new Map() // phone -> highest number of simultaneously logged-in sockets
     this.refusal = { code: 0, count: 0 }
+    this.retiredAdvSecrets = new Set() // base64 adv secrets a companion_reg_refresh retired
+    this.notifications = [] // { socketId, type, id, acks }, oldest first
     this.phoneSeq = 0
     this.socketSeq = 0
   }
@@ -65,7 +79,11 @@ export class Registry {
       deviceId,
       noiseKey: Buffer.from(noiseKey),
       identityKey: Buffer.from(identityKey),
-      loggedOut: false
+      loggedOut: false,
+      unackedStatuses: new Map(), // status id -> the <status> node, redelivered at every login
+      statusesSent: 0,
+      statusesAcked: 0,
+      statusAckDrops: 0 // streams ended because a status stayed unacked
     }
     account.devices.set(device.jid, device)
     return device
@@ -105,6 +123,18 @@ export class Registry {
     return this.refusal.code
   }
 
+  /** Remembers a notification sent to a companion, so /state can tell whether it was acked. */
+  recordNotification(conn, type, id) {
+    this.notifications.push({ socketId: conn.id, type, id, acks: 0 })
+    if (this.notifications.length > NOTIFICATIONS_KEPT) this.notifications.shift()
+  }
+
+  /** A companion's `<ack class="notification">`. */
+  noteNotificationAck(id) {
+    const sent = this.notifications.find(n => n.id === id)
+    if (sent) sent.acks += 1
+  }
+
   issueRefs(conn) {
     const refs = Array.from({ length: this.refsPerSocket }, () => `2@${randomBytes(48).toString('base64')}`)
     for (const ref of refs) this.refs.set(ref, conn)
@@ -140,11 +170,23 @@ export class Registry {
     const devices = []
     for (const account of this.accounts.values()) {
       for (const device of account.devices.values()) {
-        const { jid, lid, phone, loggedOut } = device
-        devices.push({ jid, lid, phone, loggedIn: !loggedOut, liveSockets: live.get(device) ?? 0 })
+        const { jid, lid, phone, loggedOut, statusesSent, statusesAcked, statusAckDrops } = device
+        devices.push({
+          jid,
+          lid,
+          phone,
+          loggedIn: !loggedOut,
+          liveSockets: live.get(device) ?? 0,
+          statuses: { sent: statusesSent, acked: statusesAcked, unacked: device.unackedStatuses.size, streamsEnded: statusAckDrops }
+        })
       }
     }
     const pending = this.pendingConnections().map(c => c.describePending())
-    return { devices, pending, maxLiveSocketsPerLogin: Object.fromEntries(this.maxLive) }
+    return {
+      devices,
+      pending,
+      maxLiveSocketsPerLogin: Object.fromEntries(this.maxLive),
+      notifications: this.notifications.map(n => ({ ...n }))
+    }
   }
 }

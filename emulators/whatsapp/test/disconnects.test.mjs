@@ -1,13 +1,13 @@
-// Disconnects ordered through the control API, as Baileys reports them.
+// Disconnects ordered through the control API, as Baileys reports them (2025 server, plain rc14).
 import assert from 'node:assert/strict'
 import { after, before, test } from 'node:test'
-import { connect, openSession, pairByQr, startEmulator } from './helpers.mjs'
+import { connect, openSession, pairByQr, SERVER_2025, startEmulator } from './helpers.mjs'
 
 let emulator
 let login // { auth, phone, jid } paired once, reused by every test
 
 before(async () => {
-  emulator = await startEmulator()
+  emulator = await startEmulator(SERVER_2025)
   login = await pairByQr(emulator)
 })
 after(() => emulator?.stop())
@@ -57,6 +57,6 @@ test('reset: every socket closed, every device forgotten', async () => {
   const session = await openSession(emulator, login.auth)
   assert.equal((await emulator.call('POST', '/reset')).status, 200)
   assert.equal((await session.closed()).statusCode, 428)
-  assert.deepEqual((await emulator.call('GET', '/state')).body, { devices: [], pending: [], maxLiveSocketsPerLogin: {} })
+  assert.deepEqual((await emulator.call('GET', '/state')).body, { devices: [], pending: [], maxLiveSocketsPerLogin: {}, notifications: [] })
   assert.deepEqual(await connect(emulator, login.auth).closed(), { statusCode: 401, message: 'Connection Failure' })
 })

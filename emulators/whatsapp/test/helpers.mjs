@@ -4,11 +4,25 @@ import { spawnEmulator } from '../src/spawn.mjs'
 
 const VERBOSE = !!process.env.WA_EMULATOR_TEST_VERBOSE
 
+/** Flags for the server as it was in 2025, which a plain rc14 socket can log in to. */
+export const SERVER_2025 = ['--companion-reg-refresh', 'off', '--status-stanzas', 'off']
+
 export const startEmulator = async (extraArgs = []) => {
   const emulator = await spawnEmulator(extraArgs, { verbose: VERBOSE })
   // What the bridge does in test mode: trust the emulator's root instead of WhatsApp's.
   WA_CERT_DETAILS.PUBLIC_KEY = Buffer.from(emulator.info.rootPublicKey, 'base64')
   return emulator
+}
+
+/** Polls `probe` until it returns a truthy value; bounded by `timeoutMs`. */
+export const waitFor = async (probe, timeoutMs, what) => {
+  const deadline = Date.now() + timeoutMs
+  for (;;) {
+    const value = await probe()
+    if (value) return value
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)
+    await new Promise(resolve => setTimeout(resolve, 20))
+  }
 }
 
 /** Auth state kept in memory: persistence is wa-session's business, not the emulator's. */

@@ -1,13 +1,14 @@
-// The whole QR lifecycle with the real Baileys: QR rotation, scan, 515, login, logout (401).
+// The whole QR lifecycle with the real Baileys, on the server as it was in 2025: QR rotation,
+// scan, 515, login, logout (401).
 import assert from 'node:assert/strict'
 import { after, before, test } from 'node:test'
-import { connect, memoryAuth, startEmulator } from './helpers.mjs'
+import { connect, memoryAuth, SERVER_2025, startEmulator } from './helpers.mjs'
 
 const QR_MS = 1000
 let emulator
 
 before(async () => {
-  emulator = await startEmulator(['--refs', '6', '--qr-timeout-ms', String(QR_MS)])
+  emulator = await startEmulator(['--refs', '6', '--qr-timeout-ms', String(QR_MS), ...SERVER_2025])
 })
 after(() => emulator?.stop())
 

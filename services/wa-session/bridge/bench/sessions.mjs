@@ -6,7 +6,7 @@
 // 3. Starts a third bridge and resumes all N from the stored state: the steady state of a running
 //    instance. Each bridge's RSS and heap (from `ping`) are compared with its figures at start.
 import { readFileSync } from 'node:fs'
-import { memoryStore, startBridge, startEmulator } from '../test-support/harness.mjs'
+import { linkByQr, memoryStore, startBridge, startEmulator } from '../test-support/harness.mjs'
 
 const N = Number(process.argv[2] ?? 100)
 const CONCURRENCY = Number(process.argv[3] ?? 5)
@@ -31,9 +31,7 @@ const inParallel = async work => {
 const pair = (bridge, emulator) => async i => {
   const session = sessionId(i)
   await bridge.command('open', { session, pairingPhone: null })
-  const { qr } = await bridge.find(m => m.type === 'qr' && m.session === session, 60_000, `QR of ${session}`)
-  const scan = await emulator.call('POST', '/scan', { qr })
-  if (scan.status !== 200) throw new Error(`scan of ${session}: ${JSON.stringify(scan.body)}`)
+  await linkByQr(bridge, emulator, await bridge.find(m => m.type === 'qr' && m.session === session, 60_000, `QR of ${session}`))
   await bridge.find(m => m.type === 'closed' && m.session === session, 60_000, `515 of ${session}`)
 }
 

@@ -3,7 +3,7 @@
 const BY_CODE = {
   401: 'logged_out',
   403: 'forbidden',
-  405: 'client_outdated',
+  405: 'client_too_old',
   408: 'connection_lost',
   411: 'multidevice_mismatch',
   428: 'connection_closed',

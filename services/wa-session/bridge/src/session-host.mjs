@@ -4,12 +4,15 @@ import NodeCache from '@cacheable/node-cache'
 import makeWASocket, { Browsers, DEFAULT_CACHE_TTLS, jidDecode } from 'baileys'
 import { createAuthState, loadCreds } from './auth-state.mjs'
 import { describeClose } from './close-reason.mjs'
-
-const FIRST_QR_MS = 60_000
-const NEXT_QR_MS = 20_000
+import { guardLinkCodeHello, watchPasskeyPrompt } from './login-gates.mjs'
+import { createQrCodes } from './qr-codes.mjs'
+import { handleRegRefresh } from './reg-refresh.mjs'
+import { ackNotificationsBeforeLogin, ackStatusStanzas, createAckBeforeLogin } from './stanza-acks.mjs'
+import { createWaVersion, formatWaVersion } from './wa-version.mjs'
 
 export const createSessionHost = ({ protocol, logger, config }) => {
   const sessions = new Map() // session id -> entry (from `open` until its `closed` event is sent)
+  const waVersion = createWaVersion({ initial: config.waVersion, url: config.versionUrl, logger })
 
   const emit = (type, session, fields) => protocol.send({ type, session, ...fields })
 
@@ -36,15 +39,24 @@ export const createSessionHost = ({ protocol, logger, config }) => {
   const finish = async (entry, error) => {
     if (entry.state === 'closing') return
     entry.state = 'closing'
+    clearTimeout(entry.leaseTimer)
     // Every state.set sent so far is answered before wa-session hears of the close, so the creds
     // of a fresh pairing are durable by the time it reacts to 515 with a new `open`.
     await entry.auth?.drain()
-    const { code, reason, message } = describeClose(error, entry.own)
+    const closed = describeClose(error, entry.own)
+    // Tells wa-session whether one more `open` may get through (with the version just read).
+    if (closed.reason === 'client_too_old') closed.versionRefreshed = await waVersion.refreshAfterRefusal(entry.version)
     entry.auth?.close()
     for (const cache of entry.caches) cache.close()
     sessions.delete(entry.id)
-    emit('closed', entry.id, { code, reason, message })
+    emit('closed', entry.id, closed)
     entry.resolveDone()
+  }
+
+  /** Ends the session (no logout) unless `lease` or `open` moves this deadline on in time. */
+  const setLease = (entry, ms) => {
+    clearTimeout(entry.leaseTimer)
+    entry.leaseTimer = setTimeout(() => stop(entry, 'lease_expired', `lease not renewed within ${ms} ms`), ms)
   }
 
   const requestPairingCode = async entry => {
@@ -60,9 +72,7 @@ export const createSessionHost = ({ protocol, logger, config }) => {
     const { connection, qr, isNewLogin, lastDisconnect } = update
     const creds = entry.auth.state.creds
     if (qr) {
-      entry.qrIndex += 1
-      const ttlMs = config.qrTimeoutMs || (entry.qrIndex === 1 ? FIRST_QR_MS : NEXT_QR_MS)
-      emit('qr', entry.id, { qr, index: entry.qrIndex, ttlMs })
+      emit('qr', entry.id, entry.qrCodes.shown(qr))
       // The first QR shows that the server is waiting for a companion: the moment to ask for a code.
       if (entry.pairingPhone && !entry.pairingRequested) {
         entry.pairingRequested = true
@@ -75,6 +85,30 @@ export const createSessionHost = ({ protocol, logger, config }) => {
       emit('open', entry.id, { phone: phoneOf(creds.me?.id), jid: creds.me?.id ?? null })
     }
     if (connection === 'close') void finish(entry, lastDisconnect?.error)
+  }
+
+  /** What today's servers send that rc14 mishandles; each handling can be switched off (config.handle). */
+  const handleServerStanzas = entry => {
+    const { sock, logger: sessionLogger } = entry
+    const ackBeforeLogin = createAckBeforeLogin(sock, sessionLogger)
+    const handle = config.handle
+    const onGate = (reason, message) => stop(entry, reason, message)
+    if (handle.regRefresh) {
+      handleRegRefresh({
+        sock,
+        inPairingCodeFlow: () => entry.pairingRequested,
+        ackBeforeLogin,
+        onRotated: secret => {
+          const again = entry.qrCodes.rotated(secret)
+          if (again) emit('qr', entry.id, again)
+        },
+        logger: sessionLogger
+      })
+    }
+    if (handle.passkey) watchPasskeyPrompt({ sock, ackBeforeLogin, onGate })
+    if (handle.linkCodeGuard) guardLinkCodeHello({ sock, onGate })
+    if (handle.ackBeforeLogin) ackNotificationsBeforeLogin(sock, ackBeforeLogin)
+    if (handle.ackStatus) ackStatusStanzas(sock, sessionLogger)
   }
 
   const startSocket = (entry, creds) => {
@@ -93,10 +127,13 @@ export const createSessionHost = ({ protocol, logger, config }) => {
       cache(DEFAULT_CACHE_TTLS.USER_DEVICES),
       cache(DEFAULT_CACHE_TTLS.MSG_RETRY)
     ])
+    entry.qrCodes = createQrCodes({ qrTimeoutMs: config.qrTimeoutMs })
+    entry.version = waVersion.current()
     entry.sock = makeWASocket({
       auth: entry.auth.state,
-      logger: logger.child({ session: entry.id }),
+      logger: entry.logger,
       browser: Browsers.ubuntu('Chrome'),
+      version: entry.version,
       ...(config.wsUrl ? { waWebSocketUrl: config.wsUrl } : {}),
       ...(config.qrTimeoutMs ? { qrTimeout: config.qrTimeoutMs } : {}),
       markOnlineOnConnect: false,
@@ -112,6 +149,7 @@ export const createSessionHost = ({ protocol, logger, config }) => {
     })
     entry.state = 'running'
     entry.sock.ev.on('creds.update', () => entry.auth.saveCreds())
+    handleServerStanzas(entry)
     entry.sock.ev.on('connection.update', update => {
       try {
         onConnectionUpdate(entry, update)
@@ -122,9 +160,12 @@ export const createSessionHost = ({ protocol, logger, config }) => {
     })
   }
 
-  const open = async ({ session, pairingPhone }) => {
+  const open = async ({ session, pairingPhone, leaseMs }) => {
     const existing = sessions.get(session)
-    if (existing && existing.state !== 'closing') return
+    if (existing && existing.state !== 'closing') {
+      if (leaseMs) setLease(existing, leaseMs)
+      return
+    }
     // An `open` right behind a close waits for that close to be reported first.
     if (existing) await existing.done
     if (sessions.has(session)) return
@@ -132,6 +173,7 @@ export const createSessionHost = ({ protocol, logger, config }) => {
     let resolveDone
     const entry = {
       id: session,
+      logger: logger.child({ session }),
       pairingPhone: pairingPhone ?? null,
       state: 'starting',
       sock: null,
@@ -139,18 +181,22 @@ export const createSessionHost = ({ protocol, logger, config }) => {
       caches: [],
       own: null, // { reason, message } when the bridge itself ends the session
       isOpen: false,
-      qrIndex: 0,
+      qrCodes: null,
+      version: null, // the WhatsApp Web version its socket announces
+      leaseTimer: null,
       pairingRequested: false,
       done: new Promise(resolve => (resolveDone = resolve)),
       resolveDone: () => resolveDone()
     }
     sessions.set(session, entry)
+    if (leaseMs) setLease(entry, leaseMs)
 
     let creds
     try {
       creds = await loadCreds(protocol, session)
     } catch (err) {
       // Not opened, so no `closed` follows: the error reply is the whole answer.
+      clearTimeout(entry.leaseTimer)
       sessions.delete(session)
       entry.resolveDone()
       throw err
@@ -185,15 +231,43 @@ export const createSessionHost = ({ protocol, logger, config }) => {
     await entry.done
   }
 
+  /** Moves each listed session's deadline to now + ms; returns how many sessions it applied to. */
+  const lease = ({ leases }) => {
+    let applied = 0
+    for (const [session, ms] of Object.entries(leases)) {
+      const entry = sessions.get(session)
+      if (!entry || entry.state === 'closing' || entry.own) continue
+      setLease(entry, ms)
+      applied += 1
+    }
+    return { applied }
+  }
+
   const ping = () => {
     const { rss, heapUsed } = process.memoryUsage()
     let open = 0
     for (const entry of sessions.values()) if (entry.isOpen && entry.state === 'running') open += 1
-    return { sessions: sessions.size, openSessions: open, rssBytes: rss, heapUsedBytes: heapUsed }
+    return {
+      sessions: sessions.size,
+      openSessions: open,
+      rssBytes: rss,
+      heapUsedBytes: heapUsed,
+      waVersion: formatWaVersion(waVersion.current())
+    }
   }
 
   const requireSession = msg => {
     if (typeof msg.session !== 'string' || !msg.session) throw new Error('"session" must be a non-empty string')
+  }
+
+  const isLeaseMs = value => Number.isInteger(value) && value > 0
+
+  const requireLeases = msg => {
+    const { leases } = msg
+    if (leases === null || typeof leases !== 'object' || Array.isArray(leases)) throw new Error('"leases" must be an object')
+    for (const [session, ms] of Object.entries(leases)) {
+      if (!isLeaseMs(ms)) throw new Error(`lease of "${session}" must be a positive integer (ms)`)
+    }
   }
 
   /** Dispatches one command; the value returned becomes the reply's `value`. */
@@ -204,6 +278,7 @@ export const createSessionHost = ({ protocol, logger, config }) => {
         if (msg.pairingPhone != null && !/^\d{6,15}$/.test(msg.pairingPhone)) {
           throw new Error('"pairingPhone" must be null or 6 to 15 digits')
         }
+        if (msg.leaseMs != null && !isLeaseMs(msg.leaseMs)) throw new Error('"leaseMs" must be null or a positive integer')
         return open(msg)
       case 'close':
         requireSession(msg)
@@ -211,6 +286,9 @@ export const createSessionHost = ({ protocol, logger, config }) => {
       case 'logout':
         requireSession(msg)
         return logout(msg)
+      case 'lease':
+        requireLeases(msg)
+        return lease(msg)
       case 'ping':
         return ping()
       default:

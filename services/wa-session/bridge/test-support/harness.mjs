@@ -136,11 +136,15 @@ export const startBridge = async ({ emulator, store, qrTimeoutMs, env = {} }) =>
       check()
     })
 
-  /** Waits for any message, earlier or later, that matches; leaves the cursor of `next` alone. */
-  const find = (match, timeoutMs = 10_000, what = 'a message') =>
+  /**
+   * Waits for any message, earlier or later (from position `from` of `messages` on), that matches;
+   * leaves the cursor of `next` alone.
+   */
+  const find = (match, timeoutMs = 10_000, what = 'a message', from = 0) =>
     new Promise((resolve, reject) => {
       const check = () => {
-        const found = messages.find(match)
+        let found
+        for (let i = from; i < messages.length && !found; i++) if (match(messages[i])) found = messages[i]
         if (!found) return
         waiters.delete(check)
         clearTimeout(timer)
@@ -185,20 +189,39 @@ export const startBridge = async ({ emulator, store, qrTimeoutMs, env = {} }) =>
 }
 
 /**
- * A first login by QR through the bridge: open, scan the latest QR, paired, closed 515, open again.
- * Resolves with the linked phone once the session is connected.
+ * The phone scans `shown` (a `qr` event) the way today's server lets it link: the first scan is
+ * refused with a companion_reg_refresh (409), the bridge shows the QR again with a new adv secret
+ * (`refresh: true`), and that one links. Resolves with the emulator's answer `{phone, jid, lid}`.
+ */
+export const linkByQr = async (bridge, emulator, shown) => {
+  const from = bridge.messages.length
+  let scan = await emulator.call('POST', '/scan', { qr: shown.qr })
+  if (scan.status === 409) {
+    const again = await bridge.find(
+      m => m.type === 'qr' && m.session === shown.session && m.refresh === true,
+      10_000,
+      `the re-rendered QR of ${shown.session}`,
+      from
+    )
+    scan = await emulator.call('POST', '/scan', { qr: again.qr })
+  }
+  if (scan.status !== 200) throw new Error(`scan of ${shown.session} failed: ${JSON.stringify(scan.body)}`)
+  return scan.body
+}
+
+/**
+ * A first login by QR through the bridge: open, scan the QR (again after a refresh), paired,
+ * closed 515, open again. Resolves with the linked phone once the session is connected.
  */
 export const loginByQr = async (bridge, emulator, session) => {
   assertOk(await bridge.command('open', { session, pairingPhone: null }))
-  const { qr } = await bridge.event('qr', session)
-  const scan = await emulator.call('POST', '/scan', { qr })
-  if (scan.status !== 200) throw new Error(`scan failed: ${JSON.stringify(scan.body)}`)
+  const { phone } = await linkByQr(bridge, emulator, await bridge.event('qr', session))
   await bridge.event('paired', session)
   const closed = await bridge.event('closed', session)
   if (closed.code !== 515) throw new Error(`expected 515 after pairing, got ${JSON.stringify(closed)}`)
   assertOk(await bridge.command('open', { session, pairingPhone: null }))
   await bridge.event('open', session, 15_000)
-  return scan.body.phone
+  return phone
 }
 
 export const assertOk = reply => {

@@ -2,7 +2,7 @@
 // refusing, by wa-session's own logout, and by a fence on the auth state.
 import assert from 'node:assert/strict'
 import { after, before, test } from 'node:test'
-import { assertOk, loginByQr, memoryStore, startBridge, startEmulator, waitFor } from '../test-support/harness.mjs'
+import { assertOk, linkByQr, loginByQr, memoryStore, startBridge, startEmulator, waitFor } from '../test-support/harness.mjs'
 
 let emulator
 let bridge
@@ -46,11 +46,14 @@ test('network cut: closed 428 connection_closed', async () => {
   assert.deepEqual({ code: closed.code, reason: closed.reason }, { code: 428, reason: 'connection_closed' })
 })
 
-test('server refusal 405: closed client_outdated', async () => {
+test('server refusal 405: closed client_too_old, no newer version (no WA_BRIDGE_VERSION_URL)', async () => {
   assert.equal((await emulator.call('POST', '/refuse', { code: 405, count: 1 })).status, 200)
   assertOk(await bridge.command('open', { session: 'refused', pairingPhone: null }))
   const closed = await bridge.event('closed', 'refused')
-  assert.deepEqual({ code: closed.code, reason: closed.reason }, { code: 405, reason: 'client_outdated' })
+  assert.deepEqual(
+    { code: closed.code, reason: closed.reason, versionRefreshed: closed.versionRefreshed },
+    { code: 405, reason: 'client_too_old', versionRefreshed: false }
+  )
 })
 
 test('logout command: the companion is removed, closed 401 logged_out; logout again is a no-op', async () => {
@@ -65,8 +68,7 @@ test('logout command: the companion is removed, closed 401 logged_out; logout ag
 /** Pairs `session`, makes the store refuse its writes with `error`, opens it again: the login's writes fail. */
 const openWithRefusedWrites = async (session, error) => {
   assertOk(await bridge.command('open', { session, pairingPhone: null }))
-  const { qr } = await bridge.event('qr', session)
-  const { body } = await emulator.call('POST', '/scan', { qr })
+  const body = await linkByQr(bridge, emulator, await bridge.event('qr', session))
   assert.equal((await bridge.event('closed', session)).code, 515)
 
   store.refuse(session, 'writes', error)

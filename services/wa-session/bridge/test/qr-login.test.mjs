@@ -1,8 +1,9 @@
-// First login by QR through the bridge, the 515 restart, and a bridge restart that resumes the
-// session from the stored state without a new QR.
+// First login by QR through the bridge on today's server (the first scan is refused with a
+// companion_reg_refresh, the re-rendered QR links), the 515 restart, and a bridge restart that
+// resumes the session from the stored state without a new QR.
 import assert from 'node:assert/strict'
 import { after, before, test } from 'node:test'
-import { assertOk, memoryStore, startBridge, startEmulator } from '../test-support/harness.mjs'
+import { assertOk, memoryStore, startBridge, startEmulator, waitFor } from '../test-support/harness.mjs'
 
 const QR_MS = 1500
 let emulator
@@ -12,7 +13,9 @@ before(async () => {
 })
 after(() => emulator?.stop())
 
-test('QR rotation, scan, paired, 515, open again, then a bridge restart resumes without a QR', async () => {
+const advSecretOf = qr => qr.split(',')[3]
+
+test('QR rotation, scan refused with a refresh, re-rendered QR, scan, paired, 515, open again, then a bridge restart resumes without a QR', async () => {
   const store = memoryStore()
   const session = 'conn-qr'
   let bridge = await startBridge({ emulator, store, qrTimeoutMs: QR_MS })
@@ -26,7 +29,19 @@ test('QR rotation, scan, paired, 515, open again, then a bridge restart resumes 
   assert.equal(bridge.messages.filter(m => m.type === 'creds.get').length, 1, 'creds were asked for first')
   assert.equal(store.creds(session), null, 'nothing is stored before the scan')
 
-  const scan = await emulator.call('POST', '/scan', { qr: second.qr })
+  const refused = await emulator.call('POST', '/scan', { qr: second.qr })
+  assert.equal(refused.status, 409, "today's server: the first scan triggers companion_reg_refresh")
+  const again = await bridge.event('qr', session)
+  assert.equal(again.refresh, true)
+  assert.equal(again.index, 2, 'the same QR shown again, not a new attempt')
+  assert.ok(again.ttlMs > 0 && again.ttlMs <= QR_MS, `the rest of its life, ${again.ttlMs} ms`)
+  assert.notEqual(advSecretOf(again.qr), advSecretOf(second.qr), 'a new adv secret')
+  assert.equal(again.qr.replace(advSecretOf(again.qr), ''), second.qr.replace(advSecretOf(second.qr), ''), 'nothing else changed')
+  await waitFor(() => store.creds(session)?.advSecretKey === advSecretOf(again.qr), 5_000, 'the new secret to be saved')
+  const ack = (await emulator.state()).notifications.find(n => n.type === 'companion_reg_refresh')
+  assert.equal(ack.acks, 1, 'the bridge acked the refresh, once')
+
+  const scan = await emulator.call('POST', '/scan', { qr: again.qr })
   assert.equal(scan.status, 200, JSON.stringify(scan.body))
   const { phone, jid } = scan.body
 
