@@ -1,5 +1,5 @@
 // Entry point: node src/main.mjs --host 127.0.0.1 --ws-port 0 --control-port 0 [--refs 6]
-//   [--root-key-file path] [--qr-timeout-ms n]
+//   [--root-key-file path] [--qr-timeout-ms n] [--contacts n]
 // Prints one JSON "ready" line on stdout; logs go to stderr.
 import { parseArgs } from 'node:util'
 import { makeServerIdentity, loadRootKey } from './certs.mjs'
@@ -15,7 +15,8 @@ const { values: args } = parseArgs({
     'control-port': { type: 'string', default: '0' },
     refs: { type: 'string', default: '6' },
     'root-key-file': { type: 'string' },
-    'qr-timeout-ms': { type: 'string', default: '0' }
+    'qr-timeout-ms': { type: 'string', default: '0' },
+    contacts: { type: 'string', default: '0' }
   }
 })
 
@@ -31,9 +32,15 @@ const wsPort = integerArg('ws-port', 0)
 const controlPort = integerArg('control-port', 0)
 const refs = integerArg('refs', 1)
 const qrTimeoutMs = integerArg('qr-timeout-ms', 0)
+const presetContacts = integerArg('contacts', 0)
+
+// libsignal narrates its session changes on the console, key material included; stdout carries only
+// the ready line.
+console.log = console.info = () => {}
+console.warn = console.error = (...args) => log.debug(`libsignal: ${args.filter(a => typeof a === 'string').join(' ')}`)
 
 const root = loadRootKey(args['root-key-file'])
-const registry = new Registry({ refsPerSocket: refs, qrTimeoutMs })
+const registry = new Registry({ refsPerSocket: refs, qrTimeoutMs, presetContacts })
 const wss = await startWsServer({ registry, identity: makeServerIdentity(root) }, { host: args.host, port: wsPort })
 const control = await startControlServer(registry, { host: args.host, port: controlPort })
 

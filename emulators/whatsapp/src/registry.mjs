@@ -1,7 +1,9 @@
 // What the emulated WhatsApp server remembers: accounts (phones) with their companion devices,
-// live sockets, QR refs issued, pending refusals, and the live-socket high-water mark per login.
+// live sockets, QR refs issued, pending refusals, and the live-socket high-water mark per login;
+// what concerns messages (contacts, pre-keys, queues) is in `messaging`.
 import { randomBytes, randomInt } from 'node:crypto'
 import { Curve } from 'baileys'
+import { Messaging } from './messaging.mjs'
 
 const PHONE_PREFIX = '7999000'
 // Baileys shows the first QR for 60 s and each later one for 20 s unless the client sets qrTimeout.
@@ -11,8 +13,9 @@ const DEFAULT_NEXT_QR_MS = 20_000
 const ROTATION_GRACE_MS = 300
 
 export class Registry {
-  constructor({ refsPerSocket, qrTimeoutMs }) {
+  constructor({ refsPerSocket, qrTimeoutMs, presetContacts = 0 }) {
     this.refsPerSocket = refsPerSocket
+    this.presetContacts = presetContacts
     this.firstQrMs = qrTimeoutMs || DEFAULT_FIRST_QR_MS
     this.nextQrMs = qrTimeoutMs || DEFAULT_NEXT_QR_MS
     this.reset()
@@ -21,6 +24,8 @@ export class Registry {
   reset() {
     for (const conn of this.connections?.values() ?? []) conn.terminate()
     this.accounts = new Map() // phone -> { phone, lidUser, identity, nextDeviceId, devices: Map<jid, device> }
+    this.lids = new Map() // lidUser -> account
+    this.messaging = new Messaging(this, { presetContacts: this.presetContacts })
     this.connections = new Map() // socketId -> Connection
     this.refs = new Map() // ref -> Connection
     this.maxLive = new Map() // phone -> highest number of simultaneously logged-in sockets
@@ -52,6 +57,7 @@ export class Registry {
         devices: new Map()
       }
       this.accounts.set(phone, account)
+      this.lids.set(account.lidUser, account)
     }
     return account
   }
