@@ -1,5 +1,6 @@
 // Control API (HTTP JSON on loopback) used by tests and the demo to play the phone and the network.
 import { createServer } from 'node:http'
+import { messagingRoutes } from './messaging-control.mjs'
 import { enterPairingCode, PhoneError, scanQr } from './phone.mjs'
 import { log } from './log.mjs'
 
@@ -87,18 +88,21 @@ const makeRoutes = registry => ({
   'POST /reset': () => {
     registry.reset()
     return { reset: true }
-  }
+  },
+
+  ...messagingRoutes(registry)
 })
 
 export const startControlServer = (registry, { host, port }) => {
   const routes = makeRoutes(registry)
   const server = createServer(async (req, res) => {
-    const route = routes[`${req.method} ${new URL(req.url, 'http://x').pathname}`]
+    const url = new URL(req.url, 'http://x')
+    const route = routes[`${req.method} ${url.pathname}`]
     let status = 200
     let payload
     try {
       if (!route) throw new PhoneError(404, 'no such endpoint')
-      payload = await route(req.method === 'POST' ? await readJson(req) : {})
+      payload = await route(req.method === 'POST' ? await readJson(req) : Object.fromEntries(url.searchParams))
     } catch (err) {
       status = err instanceof PhoneError ? err.status : 500
       payload = { error: err.message }
