@@ -1,0 +1,150 @@
+// 1:1 texts between a salon's login (the real Baileys) and an emulated contact, both ways.
+import assert from 'node:assert/strict'
+import { after, before, test } from 'node:test'
+import { startEmulator } from './helpers.mjs'
+import {
+  messagesOf,
+  openSalon,
+  salonAndContact,
+  sendText,
+  Status,
+  statusOf,
+  textIn,
+  until,
+  upserted
+} from './messaging-helpers.mjs'
+
+let emulator
+let salon // { login: {auth, phone, jid, lid}, contact, store }
+let client
+
+const received = (phone, id, what) =>
+  until(async () => (await messagesOf(emulator, phone)).received.find(m => m.id === id), what)
+
+before(async () => {
+  emulator = await startEmulator()
+  salon = await salonAndContact(emulator, { name: 'Анна' })
+  client = await openSalon(emulator, salon)
+})
+after(() => emulator?.stop())
+
+test('a text to a contact: the contact decrypts exactly it, the server acks, the contact confirms delivery', async () => {
+  const text = 'Здравствуйте! Запись на 15:00 подтверждена.'
+  const sent = await sendText(client, salon.store, salon.contact.jid, text)
+  const { id } = sent.key
+
+  const message = await received(salon.contact.phone, id, 'the contact to decrypt it')
+  assert.equal(message.text, text)
+  assert.equal(message.kind, 'extendedTextMessage', 'Baileys 7 sends a text as extendedTextMessage')
+  assert.equal(message.type, 'pkmsg', 'the first message starts the Signal session')
+  assert.equal(message.from, salon.login.jid)
+
+  const ack = await until(() => client.acks.find(a => a.id === id), 'the server ack')
+  assert.equal(ack.from, salon.contact.jid)
+  assert.equal(ack.error, undefined)
+  await until(() => statusOf(client, id) === Status.DELIVERY_ACK, 'the delivery receipt')
+})
+
+test('the salon’s own phone gets a copy of what its login sent (deviceSentMessage)', async () => {
+  const { key } = await sendText(client, salon.store, salon.contact.jid, 'Копия для телефона')
+  const copy = await received(salon.login.phone, key.id, 'the copy on the primary phone')
+  assert.equal(copy.text, 'Копия для телефона')
+  assert.equal(copy.destination, salon.contact.jid)
+  assert.equal(copy.from, salon.login.jid)
+})
+
+test('a read receipt on demand: the status goes to READ', async () => {
+  const { key } = await sendText(client, salon.store, salon.contact.jid, 'Прочитайте, пожалуйста')
+  await received(salon.contact.phone, key.id, 'the contact to receive it')
+  const read = await emulator.call('POST', '/contacts/read', { phone: salon.contact.phone, id: key.id })
+  assert.equal(read.status, 200, JSON.stringify(read.body))
+  await until(() => statusOf(client, key.id) === Status.READ, 'the read receipt')
+})
+
+test('the contact answers: messages.upsert with the text and pushName, then sends go as msg, not pkmsg', async () => {
+  const reply = await emulator.call('POST', '/contacts/send', { from: salon.contact.phone, to: salon.login.phone, text: 'Спасибо, буду!' })
+  assert.equal(reply.status, 200, JSON.stringify(reply.body))
+  assert.deepEqual(reply.body.devices, [{ jid: salon.login.jid, type: 'msg', queued: false }], 'the contact answers on the session the salon started')
+
+  const { type, message } = await until(() => upserted(client, m => m.key.id === reply.body.id), 'messages.upsert')
+  assert.equal(type, 'notify')
+  assert.equal(textIn(message), 'Спасибо, буду!')
+  assert.equal(message.pushName, 'Анна')
+  assert.equal(message.key.remoteJid, salon.contact.jid)
+  assert.equal(message.key.remoteJidAlt, salon.contact.lid, 'sender_lid gives Baileys the LID')
+  assert.equal(message.key.fromMe, false)
+  assert.equal(message.key.addressingMode, 'pn')
+
+  const answered = await until(async () => {
+    const sent = (await messagesOf(emulator, salon.contact.phone)).sent.find(m => m.id === reply.body.id)
+    return sent?.receipts.length && sent
+  }, 'the receipt Baileys answers with')
+  assert.deepEqual(
+    answered.receipts.map(({ from, type }) => ({ from, type })),
+    [{ from: salon.login.jid, type: 'inactive' }],
+    'no "available" presence sent: Baileys answers with an "inactive" receipt'
+  )
+
+  const { key } = await sendText(client, salon.store, salon.contact.jid, 'Ждём вас')
+  assert.equal((await received(salon.contact.phone, key.id, 'the next message')).type, 'msg')
+})
+
+test('a LID-addressed message from the contact: remoteJid is the LID, remoteJidAlt the number', async () => {
+  const sent = await emulator.call('POST', '/contacts/send', {
+    from: salon.contact.phone,
+    to: salon.login.phone,
+    text: 'Можно перенести?',
+    addressing: 'lid'
+  })
+  assert.equal(sent.status, 200, JSON.stringify(sent.body))
+  const { message } = await until(() => upserted(client, m => m.key.id === sent.body.id), 'messages.upsert')
+  assert.equal(textIn(message), 'Можно перенести?')
+  assert.equal(message.key.remoteJid, salon.contact.lid)
+  assert.equal(message.key.remoteJidAlt, salon.contact.jid)
+  assert.equal(message.key.addressingMode, 'lid')
+})
+
+test('chat states: "composing" then "paused" are recorded with their times, before the message', async () => {
+  await client.sock.sendPresenceUpdate('composing', salon.contact.jid)
+  await client.sock.sendPresenceUpdate('paused', salon.contact.jid)
+  const { key } = await sendText(client, salon.store, salon.contact.jid, 'Печатал и отправил')
+  const message = await received(salon.contact.phone, key.id, 'the message')
+  const states = (await emulator.call('GET', `/chatstates?phone=${salon.login.phone}`)).body
+  assert.deepEqual(
+    states.map(({ kind, state, to, from }) => ({ kind, state, to, from })),
+    [
+      { kind: 'chatstate', state: 'composing', to: salon.contact.jid, from: salon.login.jid },
+      { kind: 'chatstate', state: 'paused', to: salon.contact.jid, from: salon.login.jid }
+    ]
+  )
+  assert.ok(states[0].at <= states[1].at && states[1].at <= message.at)
+})
+
+test('while the login is offline the contact’s message waits, and arrives in the offline batch at the next login', async () => {
+  client.sock.end(undefined)
+  await client.closed()
+  const sent = await emulator.call('POST', '/contacts/send', { from: salon.contact.phone, to: salon.login.phone, text: 'Вы тут?' })
+  assert.equal(sent.status, 200, JSON.stringify(sent.body))
+  assert.equal(sent.body.devices[0].queued, true)
+
+  client = await openSalon(emulator, salon)
+  const { type, message } = await until(() => upserted(client, m => m.key.id === sent.body.id), 'the queued message')
+  assert.equal(type, 'append', 'Baileys upserts messages of the offline batch as "append", not "notify"')
+  assert.equal(textIn(message), 'Вы тут?')
+  await client.next('connection.update', u => u.receivedPendingNotifications === true, 5_000, 'the end of the offline batch')
+})
+
+test('a restarted socket with the stored keys: both directions still work', async () => {
+  client.sock.end(undefined)
+  await client.closed()
+  client = await openSalon(emulator, salon)
+
+  const { key } = await sendText(client, salon.store, salon.contact.jid, 'После перезапуска')
+  assert.equal((await received(salon.contact.phone, key.id, 'the message after the restart')).text, 'После перезапуска')
+  await until(() => statusOf(client, key.id) === Status.DELIVERY_ACK, 'the delivery receipt')
+
+  const reply = await emulator.call('POST', '/contacts/send', { from: salon.contact.phone, to: salon.login.phone, text: 'Получила' })
+  const { message } = await until(() => upserted(client, m => m.key.id === reply.body.id), 'the answer')
+  assert.equal(textIn(message), 'Получила')
+  client.sock.end(undefined)
+})
