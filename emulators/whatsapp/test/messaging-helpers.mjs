@@ -50,22 +50,28 @@ export const sendText = async (client, store, jid, text) => {
 }
 
 /**
- * The status Baileys reported for a message it sent: a receipt that arrives before Baileys emits its
- * own 'append' upsert is merged into it (no messages.update), so both are read.
+ * What Baileys reported of a message it sent, from its upsert and its updates: a receipt or a nack
+ * that arrives before Baileys emits its own 'append' upsert is merged into it (no messages.update).
+ * -> {status (-1 before the upsert; ERROR wins over the rest), stubParameters}
  */
-export const statusOf = (client, id) => {
-  let status = -1
+export const reportOf = (client, id) => {
+  const report = { status: -1, stubParameters: undefined }
   for (const { type, data } of client.events) {
-    const updates =
-      type === 'messages.upsert'
-        ? data.messages.map(m => ({ key: m.key, status: m.status }))
-        : type === 'messages.update'
-          ? data.map(u => ({ key: u.key, status: u.update.status }))
-          : []
-    for (const u of updates) if (u.key.id === id && u.status !== undefined && u.status !== null) status = Math.max(status, u.status)
+    const changes =
+      type === 'messages.upsert' ? data.messages.filter(m => m.key.id === id)
+      : type === 'messages.update' ? data.filter(u => u.key.id === id).map(u => u.update)
+      : []
+    for (const { status, messageStubParameters } of changes) {
+      if (typeof status === 'number' && report.status !== Status.ERROR) {
+        report.status = status === Status.ERROR ? status : Math.max(report.status, status)
+      }
+      if (messageStubParameters?.length) report.stubParameters = messageStubParameters
+    }
   }
-  return status
+  return report
 }
+
+export const statusOf = (client, id) => reportOf(client, id).status
 
 /** The first message Baileys upserted with this text, as {type, message}. */
 export const upserted = (client, predicate) => {
