@@ -6,6 +6,7 @@
 import {
   encodeBigEndian,
   encodeWAMessage,
+  extractE2ESessionFromRetryReceipt,
   generateMessageIDV2,
   getBinaryNodeChild,
   getBinaryNodeChildren,
@@ -50,6 +51,22 @@ const encryptedParts = node => {
     .map(to => ({ jid: to.attrs.jid, enc: getBinaryNodeChild(to, 'enc') }))
     .filter(part => part.enc)
 }
+
+/**
+ * A phone's text as the server delivers it to a device. WhatsApp addresses 1:1 messages by number
+ * or, more and more, by LID; the sender's other form rides along (sender_lid / sender_pn).
+ */
+const phoneMessage = (handset, sent, enc, encAttrs) => ({
+  tag: 'message',
+  attrs: {
+    ...(sent.addressing === 'lid' ? { from: handset.lid, sender_pn: handset.jid } : { from: handset.jid, sender_lid: handset.lid }),
+    id: sent.id,
+    t: String(sent.t),
+    type: 'text',
+    notify: handset.name
+  },
+  content: [{ tag: 'enc', attrs: { v: '2', type: enc.type, ...encAttrs }, content: enc.ciphertext }]
+})
 
 const listIn = (map, key) => {
   let list = map.get(key)
@@ -216,6 +233,25 @@ export class Messaging {
     const ids = [node.attrs.id, ...getBinaryNodeChildren(getBinaryNodeChild(node, 'list'), 'item').map(item => item.attrs.id)]
     const receipt = { from: conn.device.jid, type: node.attrs.type ?? 'delivery', at: Date.now() }
     for (const id of ids) handset.sent.get(id)?.receipts.push(receipt)
+    if (node.attrs.type === 'retry') {
+      handset.serially(() => this.resend(handset, conn.device, node)).catch(err => log.warn(`${handset.phone}: ${err.stack}`))
+    }
+  }
+
+  /**
+   * Baileys could not decrypt a phone's message and asks again: a new session, from the keys in the
+   * retry receipt or else a fresh bundle of the device, and the same message with the retry count.
+   */
+  async resend(handset, device, receipt) {
+    const sent = handset.sent.get(receipt.attrs.id)
+    if (!sent) return
+    const address = deviceAddress(device)
+    handset.party.forget(address)
+    const keys = extractE2ESessionFromRetryReceipt(receipt) ?? libsignalDevice(this.preKeys.get(device).takeBundle())
+    await handset.party.startSession(address, keys)
+    const enc = await handset.party.encrypt(address, encodeWAMessage({ conversation: sent.text }))
+    const count = getBinaryNodeChild(receipt, 'retry')?.attrs.count ?? '1'
+    this.delivery.send(device, phoneMessage(handset, sent, enc, { count }))
   }
 
   /**
@@ -260,15 +296,9 @@ export class Messaging {
     const sent = { id, to: account.phone, text, addressing, t, at: Date.now(), devices: [], receipts: [] }
     contact.sent.set(id, sent)
     contact.peers.add(account.phone)
-    // WhatsApp addresses 1:1 messages by phone number or, more and more, by LID; the other form rides along
-    const from = addressing === 'lid' ? { from: contact.lid, sender_pn: contact.jid } : { from: contact.jid, sender_lid: contact.lid }
     for (const device of devices) {
       const enc = await contact.serially(() => this.encryptFor(contact, device, plaintext))
-      const queued = !this.delivery.send(device, {
-        tag: 'message',
-        attrs: { ...from, id, t: String(t), type: 'text', notify: contact.name },
-        content: [{ tag: 'enc', attrs: { v: '2', type: enc.type }, content: enc.ciphertext }]
-      })
+      const queued = !this.delivery.send(device, phoneMessage(contact, sent, enc))
       sent.devices.push({ jid: device.jid, type: enc.type, queued })
     }
     return { id, t, devices: sent.devices }
