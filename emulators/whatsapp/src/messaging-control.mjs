@@ -1,8 +1,9 @@
 // Control API routes for messaging: contacts and what they do, what phones received, what the
-// server saw of a login's messages and chat states, and the reach-out time-lock.
+// server saw of a login's messages and chat states, and the limits on new chats.
 import { PhoneError } from './phone.mjs'
 
 const BEHAVIOURS = ['autoRead', 'neverDeliver', 'retryOnce']
+const CAPPING_STATUSES = ['NONE', 'FIRST_WARNING', 'SECOND_WARNING', 'CAPPED']
 
 const phoneOf = value => {
   const phone = value && String(value).replace(/^\+/, '')
@@ -66,7 +67,9 @@ export const messagingRoutes = registry => ({
   },
 
   'GET /messages': query => {
-    const handset = registry.messaging.handsetOf(`${phoneOf(query.phone)}@s.whatsapp.net`) ?? contactOf(registry.messaging, query.phone)
+    // a salon's own phone, or a contact's (also one that lost its account)
+    const phone = phoneOf(query.phone)
+    const handset = registry.messaging.handsetOf(`${phone}@s.whatsapp.net`) ?? contactOf(registry.messaging, phone)
     return handset.messages()
   },
 
@@ -80,5 +83,23 @@ export const messagingRoutes = registry => ({
     if (!Number.isInteger(endsAt) || endsAt < 0) throw new PhoneError(400, 'endsAt is a unix time in seconds')
     const lock = { active: body.active === true, endsAt, enforcementType: String(body.enforcementType ?? 'DEFAULT') }
     return registry.messaging.setTimelock(account, lock)
+  },
+
+  'POST /message-capping': body => {
+    const account = accountOf(registry, body.phone)
+    const [totalQuota, usedQuota, cycleEndsAt] = [body.totalQuota, body.usedQuota ?? 0, body.cycleEndsAt ?? 0].map(Number)
+    if (![totalQuota, usedQuota, cycleEndsAt].every(n => Number.isInteger(n) && n >= 0)) {
+      throw new PhoneError(400, 'totalQuota, usedQuota and cycleEndsAt (unix seconds) are non-negative integers')
+    }
+    const status = String(body.status ?? 'NONE')
+    if (!CAPPING_STATUSES.includes(status)) throw new PhoneError(400, `status is one of ${CAPPING_STATUSES.join(', ')}`)
+    const cap = {
+      total_quota: totalQuota,
+      used_quota: usedQuota,
+      capping_status: status,
+      server_sent_timestamp: String(Math.floor(Date.now() / 1000)),
+      ...(cycleEndsAt && { cycle_end_timestamp: String(cycleEndsAt) })
+    }
+    return registry.messaging.setMessageCap(account, cap)
   }
 })

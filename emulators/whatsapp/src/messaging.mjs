@@ -2,7 +2,7 @@
 // plays itself: contacts' phones and salons' own primary phones (Handsets). It keeps the pre-keys a
 // login uploads, answers device lists (usync.mjs) and pre-key bundles, routes <message> stanzas to
 // the addressed phones with the server ack, carries receipts both ways, queues what an offline login
-// misses (delivery.mjs), records chat states, and applies the reach-out time-lock (reachout.mjs).
+// misses (delivery.mjs), records chat states, and applies the limits on new chats (new-chat-limits.mjs).
 import {
   encodeBigEndian,
   encodeWAMessage,
@@ -19,7 +19,7 @@ import { Handset, kindOf, textOf } from './handset.mjs'
 import { log } from './log.mjs'
 import { PhoneError } from './phone.mjs'
 import { bundleNode, libsignalDevice, PreKeyStore } from './prekey-store.mjs'
-import { ReachoutTimelocks } from './reachout.mjs'
+import { NewChatLimits } from './new-chat-limits.mjs'
 import { signalAddress } from './signal-party.mjs'
 import { usyncResult } from './usync.mjs'
 
@@ -81,7 +81,7 @@ export class Messaging {
     this.ownPhones = new Map() // salon phone -> Handset of its primary phone
     this.preKeys = new Map() // device -> PreKeyStore of what it uploaded
     this.delivery = new Delivery()
-    this.timelocks = new ReachoutTimelocks()
+    this.limits = new NewChatLimits()
     this.outboxes = new Map() // salon phone -> [{id, to, at, error?, devices}] as the server routed them
     this.chatStates = new Map() // salon phone -> [{from, kind, state, to?, media?, at}]
     for (let i = 0; i < presetContacts; i++) this.contacts.create({})
@@ -143,7 +143,7 @@ export class Messaging {
     listIn(this.outboxes, sender.phone).push(entry)
     const target = this.handsetOf(node.attrs.to)
     const newChat = target && target.phone !== sender.phone && !target.peers.has(sender.phone)
-    if (newChat && this.timelocks.isLocked(sender.phone)) {
+    if (newChat && this.limits.isLocked(sender.phone)) {
       log.info(`${conn.id}: ${entry.id} to ${entry.to} refused with 463 (reach-out time-lock)`)
       entry.error = '463'
       return conn.send(messageAck(node, '463'))
@@ -324,11 +324,20 @@ export class Messaging {
 
   /** Sets or lifts an account's reach-out time-lock; its devices are told, as the server does. */
   setTimelock(account, lock) {
-    this.timelocks.set(account.phone, lock)
+    this.notifyDevices(account, this.limits.setLock(account.phone, lock))
+    return lock
+  }
+
+  /** Sets an account's new-chat message cap (reported, not enforced); its devices are told. */
+  setMessageCap(account, cap) {
+    this.notifyDevices(account, this.limits.setCap(account.phone, cap))
+    return cap
+  }
+
+  notifyDevices(account, notification) {
     for (const device of account.devices.values()) {
-      if (!device.loggedOut) this.delivery.send(device, this.timelocks.notification(account.phone))
+      if (!device.loggedOut) this.delivery.send(device, notification)
     }
-    return this.timelocks.get(account.phone)
   }
 }
 
@@ -358,7 +367,7 @@ const IQ_ANSWERS = {
     return usyncResult(iq, jid => this.handsetOf(jid))
   },
   'w:mex query'(conn, iq) {
-    const result = this.timelocks.mexResult(iq, conn.device.phone)
+    const result = this.limits.mexResult(iq, conn.device.phone)
     return result ? [result] : undefined
   },
   // the trusted_contact privacy token Baileys issues after a message: an empty result will do

@@ -3,7 +3,19 @@ import assert from 'node:assert/strict'
 import { after, before, test } from 'node:test'
 import { proto } from 'baileys'
 import { startEmulator } from './helpers.mjs'
-import { messagesOf, openSalon, reportOf, salonAndContact, sendText, Status, statusOf, textIn, until, upserted } from './messaging-helpers.mjs'
+import {
+  messagesOf,
+  nextEvent,
+  openSalon,
+  reportOf,
+  salonAndContact,
+  sendText,
+  Status,
+  statusOf,
+  textIn,
+  until,
+  upserted
+} from './messaging-helpers.mjs'
 
 let emulator
 let salon
@@ -80,6 +92,20 @@ test('reach-out time-lock: a new contact gets a 463 nack, an existing chat goes 
   await client.next('connection.update', u => u.reachoutTimeLock?.isActive === false, 5_000, 'the lock lifted')
   const after = await sendText(client, salon.store, stranger.jid, 'Теперь можно')
   await received(stranger.phone, after.key.id, 'the message once the lock is lifted')
+})
+
+test('new-chat message cap: reported to the login, and answered when Baileys asks', async () => {
+  const capped = nextEvent(client.sock, 'message-capping.update')
+  const cap = { phone: salon.login.phone, totalQuota: 20, usedQuota: 20, status: 'CAPPED' }
+  const set = await emulator.call('POST', '/message-capping', cap)
+  assert.equal(set.status, 200, JSON.stringify(set.body))
+  const update = await capped
+  assert.deepEqual(
+    { totalQuota: update.total_quota, usedQuota: update.used_quota, status: update.capping_status },
+    { totalQuota: 20, usedQuota: 20, status: 'CAPPED' }
+  )
+  const fetched = await client.sock.fetchNewChatMessageCap()
+  assert.equal(fetched.capping_status, 'CAPPED')
 })
 
 test('never-deliver: the server acks, no receipt comes; when the phone is back it takes the message', async () => {

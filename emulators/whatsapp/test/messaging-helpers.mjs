@@ -16,6 +16,18 @@ export const until = async (probe, what, timeoutMs = 5_000) => {
   }
 }
 
+/** The next `type` event of a socket, within `timeoutMs`. */
+export const nextEvent = (sock, type, timeoutMs = 5_000) =>
+  new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`timed out after ${timeoutMs} ms waiting for ${type}`)), timeoutMs)
+    const listener = data => {
+      clearTimeout(timer)
+      sock.ev.off(type, listener)
+      resolve(data)
+    }
+    sock.ev.on(type, listener)
+  })
+
 /**
  * Socket options a salon login uses here: no wait for a history sync the emulator never sends
  * (Baileys would hold all events for 20 s after a first login), and the messages it sent kept for

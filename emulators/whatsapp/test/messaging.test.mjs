@@ -62,9 +62,17 @@ test('a read receipt on demand: the status goes to READ', async () => {
 })
 
 test('the contact answers: messages.upsert with the text and pushName, then sends go as msg, not pkmsg', async () => {
-  const reply = await emulator.call('POST', '/contacts/send', { from: salon.contact.phone, to: salon.login.phone, text: 'Спасибо, буду!' })
+  const reply = await emulator.call('POST', '/contacts/send', {
+    from: salon.contact.phone,
+    to: salon.login.phone,
+    text: 'Спасибо, буду!'
+  })
   assert.equal(reply.status, 200, JSON.stringify(reply.body))
-  assert.deepEqual(reply.body.devices, [{ jid: salon.login.jid, type: 'msg', queued: false }], 'the contact answers on the session the salon started')
+  assert.deepEqual(
+    reply.body.devices,
+    [{ jid: salon.login.jid, type: 'msg', queued: false }],
+    'the contact answers on the session the salon started'
+  )
 
   const { type, message } = await until(() => upserted(client, m => m.key.id === reply.body.id), 'messages.upsert')
   assert.equal(type, 'notify')
