@@ -17,9 +17,9 @@ import { Contacts } from './contacts.mjs'
 import { Delivery } from './delivery.mjs'
 import { Handset, kindOf, textOf } from './handset.mjs'
 import { log } from './log.mjs'
+import { NewChatLimits } from './new-chat-limits.mjs'
 import { PhoneError } from './phone.mjs'
 import { bundleNode, libsignalDevice, PreKeyStore } from './prekey-store.mjs'
-import { NewChatLimits } from './new-chat-limits.mjs'
 import { signalAddress } from './signal-party.mjs'
 import { usyncResult } from './usync.mjs'
 
@@ -315,7 +315,7 @@ export class Messaging {
   /** A phone reads a message it received: the read receipt goes to the device that sent it. */
   read(handset, id) {
     const message = handset.received.get(id)
-    if (!message || message.destination !== undefined) throw new PhoneError(404, `${handset.phone} received no message ${id}`)
+    if (!message) throw new PhoneError(404, `${handset.phone} received no message ${id}`)
     const { user, device } = jidDecode(message.from)
     const delivered = this.delivery.send(this.registry.findDevice(user, device), receiptNode(message.chat, id, 'read'))
     message.readAt = Date.now()
