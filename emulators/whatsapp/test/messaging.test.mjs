@@ -1,6 +1,7 @@
 // 1:1 texts between a salon's login (the real Baileys) and an emulated contact, both ways.
 import assert from 'node:assert/strict'
 import { after, before, test } from 'node:test'
+import { getBinaryNodeChild, S_WHATSAPP_NET } from 'baileys'
 import { startEmulator } from './helpers.mjs'
 import {
   messagesOf,
@@ -22,11 +23,51 @@ const received = (phone, id, what) =>
   until(async () => (await messagesOf(emulator, phone)).received.find(m => m.id === id), what)
 
 before(async () => {
-  emulator = await startEmulator()
-  salon = await salonAndContact(emulator, { name: 'Анна' })
+  emulator = await startEmulator(['--contacts', '2'])
+  salon = await salonAndContact(emulator, { phone: '79161234567', name: 'Анна' })
   client = await openSalon(emulator, salon)
 })
 after(() => emulator?.stop())
+
+test('contacts: two made by --contacts, one through the API; a number that has an account is refused', async () => {
+  const contacts = (await emulator.call('GET', '/contacts')).body
+  assert.deepEqual(
+    contacts.map(({ phone, name, registered }) => ({ phone, name, registered })),
+    [
+      { phone: '79991000001', name: 'Contact 0001', registered: true },
+      { phone: '79991000002', name: 'Contact 0002', registered: true },
+      { phone: '79161234567', name: 'Анна', registered: true }
+    ]
+  )
+  assert.match(salon.contact.lid, /^\d{14}@lid$/)
+  assert.equal((await emulator.call('POST', '/contacts', { phone: '79161234567' })).status, 409)
+  assert.equal((await emulator.call('POST', '/contacts', { phone: salon.login.phone })).status, 409, 'a salon’s number')
+})
+
+test('pre-keys: the server keeps the ones the login uploaded, across reconnects; a key handed out is off the list', async () => {
+  const preKeysOnServer = async () => {
+    const result = await client.sock.query({
+      tag: 'iq',
+      attrs: { xmlns: 'encrypt', type: 'get', to: S_WHATSAPP_NET },
+      content: [{ tag: 'count', attrs: {} }]
+    })
+    return Number(getBinaryNodeChild(result, 'count').attrs.value)
+  }
+  assert.equal(await preKeysOnServer(), 812, 'the first login uploads 812')
+
+  const stranger = (await emulator.call('POST', '/contacts', {})).body
+  const sent = await emulator.call('POST', '/contacts/send', { from: stranger.phone, to: salon.login.phone, text: 'Здравствуйте' })
+  assert.equal(sent.body.devices[0].type, 'pkmsg')
+  await until(() => upserted(client, m => m.key.id === sent.body.id), 'the message')
+  assert.equal(await preKeysOnServer(), 811, 'the contact’s session took one')
+
+  const { nextPreKeyId } = salon.login.auth.creds
+  client.sock.end(undefined)
+  await client.closed()
+  client = await openSalon(emulator, salon)
+  assert.equal(await preKeysOnServer(), 811)
+  assert.equal(salon.login.auth.creds.nextPreKeyId, nextPreKeyId, 'no new upload after the reconnect')
+})
 
 test('a text to a contact: the contact decrypts exactly it, the server acks, the contact confirms delivery', async () => {
   const text = 'Здравствуйте! Запись на 15:00 подтверждена.'
