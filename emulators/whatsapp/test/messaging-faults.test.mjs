@@ -121,6 +121,23 @@ test('never-deliver: the server acks, no receipt comes; when the phone is back i
   await until(() => statusOf(client, key.id) === Status.DELIVERY_ACK, 'the late delivery receipt')
 })
 
+test('Baileys lost its session with the contact: it upserts a CIPHERTEXT stub, asks again, gets the message', async () => {
+  await salon.login.auth.keys.set({ session: { [`${salon.contact.lid.split('@')[0]}_1.0`]: null } })
+  const sent = await emulator.call('POST', '/contacts/send', { from: salon.contact.phone, to: salon.login.phone, text: 'Повторите?' })
+  assert.equal(sent.body.devices[0].type, 'msg', 'the contact writes on the session Baileys no longer has')
+
+  const text = await until(() => upserted(client, m => m.key.id === sent.body.id && textIn(m)), 'the message resent')
+  assert.equal(textIn(text.message), 'Повторите?')
+  const stub = upserted(client, m => m.key.id === sent.body.id)
+  assert.equal(stub.message.messageStubType, proto.WebMessageInfo.StubType.CIPHERTEXT, 'first the undecryptable stub, same id')
+  const { receipts } = (await messagesOf(emulator, salon.contact.phone)).sent.find(m => m.id === sent.body.id)
+  assert.deepEqual(
+    receipts.map(r => r.type),
+    ['retry', 'nack', 'inactive'],
+    'Baileys asks for a retry, nacks the stanza, then confirms the resent one'
+  )
+})
+
 test('retry: the contact cannot decrypt and asks again; Baileys resends what getMessage returns', async () => {
   // no recent-message cache: the message must come from getMessage, as after a restart
   const asked = []
@@ -139,23 +156,6 @@ test('retry: the contact cannot decrypt and asks again; Baileys resends what get
     [{ remoteJid: salon.contact.jid, id: key.id, fromMe: true }]
   )
   await until(() => statusOf(client, key.id) === Status.DELIVERY_ACK, 'the delivery receipt')
-})
-
-test('Baileys lost its session with the contact: it upserts a CIPHERTEXT stub, asks again, gets the message', async () => {
-  await salon.login.auth.keys.set({ session: { [`${salon.contact.lid.split('@')[0]}_1.0`]: null } })
-  const sent = await emulator.call('POST', '/contacts/send', { from: salon.contact.phone, to: salon.login.phone, text: 'Повторите?' })
-  assert.equal(sent.body.devices[0].type, 'msg', 'the contact writes on the session Baileys no longer has')
-
-  const text = await until(() => upserted(client, m => m.key.id === sent.body.id && textIn(m)), 'the message resent')
-  assert.equal(textIn(text.message), 'Повторите?')
-  const stub = upserted(client, m => m.key.id === sent.body.id)
-  assert.equal(stub.message.messageStubType, proto.WebMessageInfo.StubType.CIPHERTEXT, 'first the undecryptable stub, same id')
-  const { receipts } = (await messagesOf(emulator, salon.contact.phone)).sent.find(m => m.id === sent.body.id)
-  assert.deepEqual(
-    receipts.map(r => r.type),
-    ['retry', 'nack', 'inactive'],
-    'Baileys asks for a retry, nacks the stanza, then confirms the resent one'
-  )
 })
 
 test('retry without getMessage: Baileys cannot resend, the message stays undelivered', async () => {
