@@ -102,6 +102,13 @@ test('a read receipt on demand: the status goes to READ', async () => {
   await until(() => statusOf(client, key.id) === Status.READ, 'the read receipt')
 })
 
+test('auto-read: the contact’s phone reads what it receives at once', async () => {
+  const contact = (await emulator.call('POST', '/contacts', {})).body
+  await emulator.call('POST', '/contacts/behaviour', { phone: contact.phone, autoRead: true })
+  const { key } = await sendText(client, salon.store, contact.jid, 'Прочитается само')
+  await until(() => statusOf(client, key.id) === Status.READ, 'the read receipt')
+})
+
 test('the contact answers: messages.upsert with the text and pushName, then sends go as msg, not pkmsg', async () => {
   const reply = await emulator.call('POST', '/contacts/send', {
     from: salon.contact.phone,
