@@ -176,6 +176,24 @@ test('chat states: "composing" then "paused" are recorded with their times, befo
   assert.ok(states[0].at <= states[1].at && states[1].at <= message.at)
 })
 
+test('presence: "available" is recorded, and Baileys’ receipts then say delivered instead of inactive', async () => {
+  // Baileys sends presences only with a push name; a business account's pair-success brings one
+  salon.login.auth.creds.me.name = 'Салон «Лилия»'
+  await client.sock.sendPresenceUpdate('available')
+  const states = (await emulator.call('GET', `/chatstates?phone=${salon.login.phone}`)).body
+  assert.deepEqual(
+    states.filter(s => s.kind === 'presence').map(({ state, from }) => ({ state, from })),
+    [{ state: 'available', from: salon.login.jid }]
+  )
+
+  const sent = await emulator.call('POST', '/contacts/send', { from: salon.contact.phone, to: salon.login.phone, text: 'Вы онлайн?' })
+  const answered = await until(async () => {
+    const message = (await messagesOf(emulator, salon.contact.phone)).sent.find(m => m.id === sent.body.id)
+    return message?.receipts.length && message
+  }, 'the receipt')
+  assert.equal(answered.receipts[0].type, 'delivery')
+})
+
 test('while the login is offline the contact’s message waits, and arrives in the offline batch at the next login', async () => {
   client.sock.end(undefined)
   await client.closed()
