@@ -22,7 +22,7 @@ export class Handset {
     this.queue = Promise.resolve()
   }
 
-  /** Made on first use: signing the pre-key takes some 25 ms of pure-JS curve arithmetic. */
+  /** Made on first use: signing the pre-key takes some 22 ms of pure-JS curve arithmetic. */
   get party() {
     this.signalParty ??= new SignalParty(this.identity)
     return this.signalParty
