@@ -115,8 +115,7 @@ export class Messaging {
         this.onReceipt(conn, node)
         return true
       case 'ack':
-        this.onAck(conn, node)
-        return true
+        return this.onAck(conn, node)
       case 'chatstate':
       case 'presence':
         this.onChatState(conn, node)
@@ -256,12 +255,13 @@ export class Messaging {
 
   /**
    * Baileys acks what it is sent. The ack of a retry receipt comes once it has resent the message (or
-   * found it could not); a message ack with an error is its nack of a phone's message.
+   * found it could not); a message ack with an error is its nack of a phone's message. Acks of
+   * anything else (notifications…) are not messaging's: false.
    */
   onAck(conn, node) {
     const { class: kind, type, to, id, error } = node.attrs
-    const handset = this.handsetOf(to)
-    if (!handset) return
+    const handset = (kind === 'receipt' || kind === 'message') && this.handsetOf(to)
+    if (!handset) return false
     if (kind === 'receipt' && type === 'retry') {
       // queued behind the resend's decryption, so `acked` means the retry is settled
       handset.serially(() => {
@@ -271,6 +271,7 @@ export class Messaging {
     } else if (kind === 'message' && error) {
       handset.sent.get(id)?.receipts.push({ from: conn.device.jid, type: 'nack', error, at: Date.now() })
     }
+    return true
   }
 
   onChatState(conn, node) {
