@@ -1,6 +1,7 @@
-// Answers to what a client sends once the handshake is done: every iq gets a `result` (shaped
-// the way Baileys reads it where it reads anything), acks and presences are swallowed.
-import { getBinaryNodeChild, getBinaryNodeChildren, S_WHATSAPP_NET } from 'baileys'
+// Answers to what a client sends once the handshake is done: messages, receipts, chat states and
+// their queries go to messaging.mjs; every other iq gets a `result` (shaped the way Baileys reads it
+// where it reads anything), the rest is swallowed.
+import { S_WHATSAPP_NET } from 'baileys'
 import { onCompanionFinish, onCompanionHello } from './phone.mjs'
 import { log } from './log.mjs'
 
@@ -9,6 +10,7 @@ const PRIVACY_DEFAULTS = { last: 'all', online: 'all', profile: 'all', status: '
 const firstChild = node => (Array.isArray(node.content) ? node.content[0] : undefined)
 
 export const answerStanza = (conn, node) => {
+  if (conn.device && conn.registry.messaging.handle(conn, node)) return
   if (node.tag === 'iq' && (node.attrs.type === 'get' || node.attrs.type === 'set')) return answerIq(conn, node)
   if (node.tag === 'ack') return takeAck(conn, node)
   if (node.tag === 'ib' && firstChild(node)?.tag === 'unified_session') sendOfflineDone(conn)
@@ -24,15 +26,15 @@ const takeAck = (conn, node) => {
 }
 
 /**
- * What was queued while the device was away (only statuses it left unacked), then
- * `<ib><offline count/></ib>`. Sent once, on the first thing Baileys sends after it reported `open`
- * (its unified_session telemetry or the props query), so that, as with the real service, pending
- * notifications are reported after the open; live statuses start from there.
+ * What was queued while the device was away (messages, and statuses it left unacked), then
+ * `<ib><offline count="N"/></ib>`. Sent once, on the first thing Baileys sends after it reported
+ * `open` (its unified_session telemetry or the props query), so that, as with the real service,
+ * pending notifications are reported after the open; live statuses start from there.
  */
 const sendOfflineDone = conn => {
   if (conn.offlineSent || !conn.isLive()) return
   conn.offlineSent = true
-  const queued = conn.statusFeed.start()
+  const queued = conn.registry.messaging.takeOfflineBatch(conn) + conn.statusFeed.start()
   conn.send({ tag: 'ib', attrs: { from: S_WHATSAPP_NET }, content: [{ tag: 'offline', attrs: { count: String(queued) } }] })
 }
 
@@ -40,14 +42,6 @@ const answerIq = (conn, iq) => {
   const child = firstChild(iq)
   const xmlns = iq.attrs.xmlns
   switch (`${xmlns} ${child?.tag ?? ''}`) {
-    case 'encrypt count':
-      return conn.result(iq, [{ tag: 'count', attrs: { value: String(conn.device?.preKeys ?? 0) } }])
-    case 'encrypt registration': {
-      // pre-key upload: remember how many the server now holds for the count query of later logins
-      const list = getBinaryNodeChild(iq, 'list')
-      if (conn.device) conn.device.preKeys = (conn.device.preKeys ?? 0) + getBinaryNodeChildren(list, 'key').length
-      return conn.result(iq)
-    }
     case 'encrypt digest':
       return conn.result(iq, [{ tag: 'digest', attrs: {} }])
     case 'abt props':
@@ -73,7 +67,7 @@ const answerIq = (conn, iq) => {
       log.info(`${conn.id}: ${child.attrs.jid} removed by the client`)
       return conn.result(iq)
     default:
-      // w:p ping, encrypt rotate, w:stats, usync etc.: an empty result keeps the client going
+      // w:p ping, w:stats, passive etc.: an empty result keeps the client going
       if (xmlns !== 'w:p') log.debug(`${conn.id}: empty result for iq ${xmlns} ${child?.tag ?? ''}`)
       return conn.result(iq)
   }

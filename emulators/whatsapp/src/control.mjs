@@ -1,6 +1,7 @@
 // Control API (HTTP JSON on loopback) used by tests and the demo to play the phone and the network.
 import { createServer } from 'node:http'
 import { BehaviourError, parseVersion } from './behaviours.mjs'
+import { messagingRoutes } from './messaging-control.mjs'
 import { enterPairingCode, PhoneError, scanQr, sendRegRefresh } from './phone.mjs'
 import { log } from './log.mjs'
 
@@ -106,7 +107,9 @@ const makeRoutes = registry => ({
   'POST /reset': () => {
     registry.reset()
     return { reset: true }
-  }
+  },
+
+  ...messagingRoutes(registry)
 })
 
 /**
@@ -123,18 +126,18 @@ const serviceWorker = registry => {
 export const startControlServer = (registry, { host, port }) => {
   const routes = makeRoutes(registry)
   const server = createServer(async (req, res) => {
-    const path = new URL(req.url, 'http://x').pathname
-    if (req.method === 'GET' && path === '/sw.js') {
+    const url = new URL(req.url, 'http://x')
+    if (req.method === 'GET' && url.pathname === '/sw.js') {
       res.writeHead(200, { 'content-type': 'text/javascript' })
       res.end(serviceWorker(registry))
       return
     }
-    const route = routes[`${req.method} ${path}`]
+    const route = routes[`${req.method} ${url.pathname}`]
     let status = 200
     let payload
     try {
       if (!route) throw new PhoneError(404, 'no such endpoint')
-      payload = await route(req.method === 'POST' ? await readJson(req) : {})
+      payload = await route(req.method === 'POST' ? await readJson(req) : Object.fromEntries(url.searchParams))
     } catch (err) {
       status = err instanceof PhoneError ? err.status : 500
       payload = { error: err.message }

@@ -1,5 +1,6 @@
 // Entry point: node src/main.mjs --host 127.0.0.1 --ws-port 0 --control-port 0 [--refs 6]
-//   [--root-key-file path] [--qr-timeout-ms n] [behaviour flags, see behaviours.mjs and README.md]
+//   [--root-key-file path] [--qr-timeout-ms n] [--contacts n]
+//   [behaviour flags, see behaviours.mjs and README.md]
 // Prints one JSON "ready" line on stdout; logs go to stderr.
 import { parseArgs } from 'node:util'
 import { behaviourFlags, behavioursFromArgs } from './behaviours.mjs'
@@ -17,6 +18,7 @@ const { values: args } = parseArgs({
     refs: { type: 'string', default: '6' },
     'root-key-file': { type: 'string' },
     'qr-timeout-ms': { type: 'string', default: '0' },
+    contacts: { type: 'string', default: '0' },
     ...behaviourFlags
   }
 })
@@ -41,8 +43,15 @@ try {
   process.exit(2)
 }
 
+const presetContacts = integerArg('contacts', 0)
+
+// libsignal narrates its session changes on the console, key material included; stdout carries only
+// the ready line.
+console.log = console.info = () => {}
+console.warn = console.error = (...args) => log.debug(`libsignal: ${args.filter(a => typeof a === 'string').join(' ')}`)
+
 const root = loadRootKey(args['root-key-file'])
-const registry = new Registry({ refsPerSocket: refs, qrTimeoutMs, behaviours })
+const registry = new Registry({ refsPerSocket: refs, qrTimeoutMs, behaviours, presetContacts })
 const wss = await startWsServer({ registry, identity: makeServerIdentity(root) }, { host: args.host, port: wsPort })
 const control = await startControlServer(registry, { host: args.host, port: controlPort })
 

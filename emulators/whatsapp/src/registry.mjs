@@ -1,9 +1,11 @@
 // What the emulated WhatsApp server remembers: accounts (phones) with their companion devices,
 // live sockets, QR refs issued, pending refusals, the live-socket high-water mark per login, the
-// behaviours switched on, adv secrets retired, and the notifications sent to companions.
+// behaviours switched on, adv secrets retired, and the notifications sent to companions; what
+// concerns messages (contacts, pre-keys, queues) is in `messaging`.
 import { randomBytes, randomInt } from 'node:crypto'
 import { Curve } from 'baileys'
 import { applyBehaviours } from './behaviours.mjs'
+import { Messaging } from './messaging.mjs'
 
 const PHONE_PREFIX = '7999000'
 // Baileys shows the first QR for 60 s and each later one for 20 s unless the client sets qrTimeout.
@@ -15,8 +17,9 @@ const ROTATION_GRACE_MS = 300
 const NOTIFICATIONS_KEPT = 1000
 
 export class Registry {
-  constructor({ refsPerSocket, qrTimeoutMs, behaviours }) {
+  constructor({ refsPerSocket, qrTimeoutMs, behaviours, presetContacts = 0 }) {
     this.refsPerSocket = refsPerSocket
+    this.presetContacts = presetContacts
     this.firstQrMs = qrTimeoutMs || DEFAULT_FIRST_QR_MS
     this.nextQrMs = qrTimeoutMs || DEFAULT_NEXT_QR_MS
     this.behaviours = behaviours
@@ -33,6 +36,8 @@ export class Registry {
   reset() {
     for (const conn of this.connections?.values() ?? []) conn.terminate()
     this.accounts = new Map() // phone -> { phone, lidUser, identity, nextDeviceId, devices: Map<jid, device> }
+    this.lids = new Map() // lidUser -> account
+    this.messaging = new Messaging(this, { presetContacts: this.presetContacts })
     this.connections = new Map() // socketId -> Connection
     this.refs = new Map() // ref -> Connection
     this.maxLive = new Map() // phone -> highest number of simultaneously logged-in sockets
@@ -66,6 +71,7 @@ export class Registry {
         devices: new Map()
       }
       this.accounts.set(phone, account)
+      this.lids.set(account.lidUser, account)
     }
     return account
   }

@@ -65,7 +65,7 @@ const quietLogger = {
 }
 
 /**
- * A real Baileys socket against the emulator, with its connection.update and creds.update events
+ * A real Baileys socket against the emulator, with its connection, creds and messages events
  * recorded so a test can wait for the next one matching a predicate (always with a timeout).
  */
 export const connect = (emulator, auth, options = {}) => {
@@ -84,8 +84,9 @@ export const connect = (emulator, auth, options = {}) => {
     events.push({ type, data })
     for (const waiter of waiters) waiter.check()
   }
-  sock.ev.on('connection.update', update => record('connection.update', update))
-  sock.ev.on('creds.update', update => record('creds.update', update))
+  for (const type of ['connection.update', 'creds.update', 'messages.upsert', 'messages.update']) {
+    sock.ev.on(type, data => record(type, data))
+  }
 
   /** Resolves with the first event after the previous match that satisfies `match`. */
   const next = (type, match, timeoutMs = 10_000, what = type) =>
