@@ -113,6 +113,7 @@ SessionState = Literal[
     "logged_out",
     "replaced",
     "stopped",
+    "client_too_old",
     "failed",
 ]
 
@@ -145,6 +146,9 @@ class SessionQr(Event):
     qr: str
     index: int
     expires_at: datetime
+    # The QR on screen re-rendered (WhatsApp retired its secret): it replaces the one with the
+    # same index, it is no new attempt.
+    refresh: bool = False
 
 
 class SessionPairingCode(Event):

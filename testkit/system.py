@@ -7,12 +7,15 @@ async with running_system(test_env) as system:
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import shutil
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 
@@ -36,15 +39,39 @@ class WhatsAppEmulator:
     control_url: str
     root_public_key: str
 
-    async def control(self, method: str, path: str, body: object = None) -> object:
+    async def call(self, method: str, path: str, body: object = None) -> tuple[int, Any]:
         async with (
             aiohttp.ClientSession() as http,
             http.request(method, f"{self.control_url}{path}", json=body) as response,
         ):
-            payload = await response.json(content_type=None)
-            if response.status >= 400:
-                raise RuntimeError(f"emulator {path} answered {response.status}: {payload}")
-            return payload
+            return response.status, await response.json(content_type=None)
+
+    async def control(self, method: str, path: str, body: object = None) -> object:
+        status, payload = await self.call(method, path, body)
+        if status >= 400:
+            raise RuntimeError(f"emulator {path} answered {status}: {payload}")
+        return payload
+
+    async def scan_until_linked(
+        self, read_qr: Callable[[], Awaitable[str]], tries: int = 3, timeout: float = 30
+    ) -> dict[str, Any]:
+        """The phone scans what is on screen, as an admin does. Today's WhatsApp refuses the
+        first scan of a QR ("Couldn't link device") and retires its secret; the page then shows
+        the QR re-rendered, which the admin scans again. Returns the phone's answer."""
+        refused: set[str] = set()
+        for _ in range(tries):
+            deadline = time.monotonic() + timeout
+            while (qr := await read_qr()) in refused:
+                if time.monotonic() > deadline:
+                    raise TimeoutError("the page never showed a new QR after a refused scan")
+                await asyncio.sleep(0.2)
+            status, body = await self.call("POST", "/scan", {"qr": qr})
+            if status == 200:
+                return dict(body)
+            if status != 409:
+                raise RuntimeError(f"the phone could not scan: {status} {body}")
+            refused.add(qr)
+        raise RuntimeError(f"no scan linked in {tries} tries")
 
 
 def emulator_command(*options: str) -> list[str]:

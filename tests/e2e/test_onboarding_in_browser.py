@@ -41,7 +41,7 @@ async def test_admin_connects_two_salons_by_scanning_the_page(
             )
             await browser.snap(page, "e2e-2-qr")
 
-            await emulator.control("POST", "/scan", {"qr": await scan_qr_on_page(page)})
+            await emulator.scan_until_linked(lambda: scan_qr_on_page(page))
 
             await wait_for_stage(page, "done", timeout=90)
             await browser.snap(page, "e2e-3-done")

@@ -53,7 +53,7 @@ async def test_a_strangers_replayed_redirect_cannot_take_over_a_salon_mid_onboar
             await asyncio.sleep(1)  # anything the refusal might have sent the page arrives
             assert await stage_of(page) == "qr"
 
-            await emulator.control("POST", "/scan", {"qr": await scan_qr_on_page(page)})
+            await emulator.scan_until_linked(lambda: scan_qr_on_page(page))
             await wait_for_stage(page, "done", timeout=90)
             await browser.snap(page, "e2e-takeover-refused-victim-done")
         except Exception:

@@ -62,10 +62,20 @@ async def test_redirect_to_active_salons(
     )
     try:
         await browser.emit("request-qr", {}, namespace="/marketplace")
-        message = await eventually(lambda: qr_queue.get(fail=False), timeout=40)
-        qr = Envelope.from_bytes(message.body).parse(SessionQr)
+        shown: list[str] = []
+
+        async def qr_on_screen() -> str:
+            """The newest QR string on the bus: what the page shows now."""
+            if not shown:
+                first = await eventually(lambda: qr_queue.get(fail=False), timeout=40)
+                shown.append(Envelope.from_bytes(first.body).parse(SessionQr).qr)
+            while (message := await qr_queue.get(fail=False)) is not None:
+                shown.append(Envelope.from_bytes(message.body).parse(SessionQr).qr)
+            return shown[-1]
+
+        await qr_on_screen()
         await eventually(lambda: _truthy(received["qr"]), timeout=10)
-        await emulator.control("POST", "/scan", {"qr": qr.qr})
+        await emulator.scan_until_linked(qr_on_screen)
 
         await eventually(lambda: _truthy(received["connected"]), timeout=60)
         installs = await eventually(lambda: _successful_installs(sandbox), timeout=30)

@@ -9,6 +9,8 @@ and hands it to the emulator's ``/scan`` when the admin clicks «Демо: от�
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -33,6 +35,8 @@ SCAN_BUTTON = (
 )
 # The emulator answers /scan once the companion has signed, a second or two.
 SCAN_TIMEOUT = aiohttp.ClientTimeout(total=15)
+# How long (in tenths of a second) the demo phone waits for the re-rendered QR after a refusal.
+RESCAN_WAIT_STEPS = 50
 
 
 class LatestQr:
@@ -63,6 +67,10 @@ class LatestQr:
 LATEST_QR = web.AppKey("demo_latest_qr", LatestQr)
 
 
+class ScanRefused(Exception):
+    """The emulated phone said "Couldn't link device": WhatsApp retired the QR's secret."""
+
+
 async def _scan(phone_url: str, qr: str) -> dict[str, Any]:
     try:
         async with (
@@ -78,11 +86,36 @@ async def _scan(phone_url: str, qr: str) -> dict[str, Any]:
         raise ActionRefused(
             409, "qr_outdated", "Этот QR-код уже сменился. Дождитесь нового и нажмите ещё раз."
         )
+    if status == 409:
+        raise ScanRefused()
     if status >= 400:
         raise ActionRefused(
             502, "demo_phone_refused", f"Эмулятор телефона отказал (HTTP {status})."
         )
     return {"scanned": True}
+
+
+async def _scan_like_an_admin(
+    latest: LatestQr, connection_id: uuid.UUID, phone_url: str, qr: str
+) -> dict[str, Any]:
+    """Today's WhatsApp refuses the first scan of a QR and the page shows it re-rendered; an
+    admin scans again, and so does the demo phone (within a few seconds)."""
+    try:
+        return await _scan(phone_url, qr)
+    except ScanRefused:
+        pass
+    for _ in range(RESCAN_WAIT_STEPS):
+        await asyncio.sleep(0.1)
+        fresh = latest.get(connection_id)
+        if fresh is not None and fresh != qr:
+            with contextlib.suppress(ScanRefused):
+                return await _scan(phone_url, fresh)
+            break
+    raise ActionRefused(
+        409,
+        "link_refused",
+        "Телефон: «Не удалось связать устройство». Дождитесь нового QR-кода и нажмите ещё раз.",
+    )
 
 
 async def post_demo_scan(request: web.Request) -> web.Response:
@@ -92,7 +125,7 @@ async def post_demo_scan(request: web.Request) -> web.Response:
         if qr is None:
             raise ActionRefused(409, "no_qr_yet", "QR-код ещё не готов. Подождите пару секунд.")
         phone_url = str(request.app[SETTINGS].demo_phone_url)
-        body = await _scan(phone_url, qr)
+        body = await _scan_like_an_admin(request.app[LATEST_QR], connection_id, phone_url, qr)
     except ActionRefused as exc:
         log.info("demo scan refused", reason=exc.code)
         return web.json_response(exc.to_json(), status=exc.status)

@@ -142,12 +142,34 @@ class MarketplaceNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
 
 # --- the relay: bus events to rooms -------------------------------------------------------------
 
-WA_ERRORS = {
-    "logged_out": "WhatsApp отключил это устройство. Получите новый QR-код и отсканируйте его.",
-    "replaced": "WhatsApp открыт на другом устройстве. Получите новый QR-код.",
-    "qr_expired": "QR-код истёк. Получите новый QR-код.",
+# What the page says when WhatsApp ends a login, and the next step it offers.
+WA_ERRORS: dict[str, tuple[str, str]] = {
+    "logged_out": (
+        "WhatsApp отключил это устройство. Получите новый QR-код и отсканируйте его.",
+        "request-qr",
+    ),
+    "replaced": ("WhatsApp открыт на другом устройстве. Получите новый QR-код.", "request-qr"),
+    "qr_expired": ("QR-код истёк. Получите новый QR-код.", "request-qr"),
+    "passkey_required": (
+        "WhatsApp просит подтвердить вход ключом доступа (passkey) — на этой странице так "
+        "подключить нельзя. Подключите WhatsApp по номеру телефона: введите номер и код из "
+        "WhatsApp.",
+        "show-phone",
+    ),
+    "pairing_code_failed": (
+        "Не удалось подключить по коду из WhatsApp. Получите QR-код и отсканируйте его.",
+        "request-qr",
+    ),
+    "client_too_old": (
+        "WhatsApp сейчас не принимает подключение от AI Admin. Мы уже исправляем это — "
+        "попробуйте ещё раз через час.",
+        "request-qr",
+    ),
 }
-WA_ERROR_DEFAULT = "Не удалось подключить WhatsApp. Получите новый QR-код и попробуйте ещё раз."
+WA_ERROR_DEFAULT = (
+    "Не удалось подключить WhatsApp. Получите новый QR-код и попробуйте ещё раз.",
+    "request-qr",
+)
 
 Emit = Callable[[str, dict[str, Any], str], Awaitable[None]]
 
@@ -160,6 +182,8 @@ async def relay_qr(envelope: Envelope, _uow: UnitOfWork, *, emit: Emit) -> None:
             "image": qr_data_url(qr.qr),
             "index": qr.index,
             "expiresAt": qr.expires_at.isoformat(),
+            # The same QR re-rendered (WhatsApp retired its secret): swap the image, no new try.
+            "refresh": qr.refresh,
         },
         qr.session_id,
     )
@@ -203,21 +227,19 @@ async def relay_logged_out(envelope: Envelope, uow: UnitOfWork, *, emit: Emit) -
         return
     if logged_out.reason == "superseded":
         return  # the page was ended when the newer redirect revoked its token
-    message = WA_ERRORS.get(logged_out.reason, WA_ERRORS["logged_out"])
+    message, action = WA_ERRORS.get(logged_out.reason, WA_ERRORS["logged_out"])
     await emit(
         "error",
-        {"code": logged_out.reason, "message": message, "action": "request-qr"},
+        {"code": logged_out.reason, "message": message, "action": action},
         logged_out.session_id,
     )
 
 
 async def relay_wa_error(envelope: Envelope, _uow: UnitOfWork, *, emit: Emit) -> None:
     error = envelope.parse(SessionError)
-    message = WA_ERRORS.get(error.reason, WA_ERROR_DEFAULT)
+    message, action = WA_ERRORS.get(error.reason, WA_ERROR_DEFAULT)
     await emit(
-        "error",
-        {"code": error.reason, "message": message, "action": "request-qr"},
-        error.session_id,
+        "error", {"code": error.reason, "message": message, "action": action}, error.session_id
     )
 
 

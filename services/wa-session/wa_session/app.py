@@ -31,7 +31,9 @@ def create_app(settings: WaSessionSettings) -> web.Application:
 
     async def start_sessions(app: web.Application) -> Callable[[], Awaitable[None]]:
         infra = app[INFRA]
-        manager = SessionManager(infra.database, infra.outbox, settings.instance_id)
+        manager = SessionManager(
+            infra.database, infra.outbox, settings.instance_id, settings.lease_ttl_seconds
+        )
         auth = AuthStore(infra.database, settings.keyring(), settings.instance_id)
         bridge = Bridge(
             settings,

@@ -104,9 +104,13 @@ class LeaseKeeper:
             await uow.commit()
         self._last_renewed = started
         renewed = {(row.id, row.epoch) for row in rows}
+        kept = []
         for session_id, live in owned.items():
-            if (session_id, live.epoch) not in renewed:
+            if (session_id, live.epoch) in renewed:
+                kept.append(live)
+            else:
                 await self._manager.lose(live)
+        await self._manager.renewed(kept, started)
 
     async def _drop_if_expired(self) -> None:
         """The database is unreachable: once our leases may have expired, stop every socket."""
@@ -145,6 +149,7 @@ class LeaseKeeper:
         room = self._settings.max_sessions - len(owned)
         if room <= 0:
             return
+        started = time.monotonic()
         unscanned = sum(1 for live in owned.values() if not live.linked)
         rows = await self._claim(linked=True, limit=room)
         unscanned_room = min(room - len(rows), self._settings.max_unscanned_sessions - unscanned)
@@ -160,6 +165,7 @@ class LeaseKeeper:
                     row.pairing_phone,
                     logout=row.pending_action == "logout",
                     linked=row.linked,
+                    lease_since=started,
                 )
                 for row in rows
             )

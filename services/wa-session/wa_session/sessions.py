@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -44,6 +45,14 @@ RECONNECTS = Counter(
     "wa_reconnects_total", "Reconnects scheduled after a transient close", ["reason"]
 )
 QR_ISSUED = Counter("wa_qr_issued_total", "QR codes shown for new logins")
+QR_REFRESHED = Counter(
+    "wa_qr_refreshed_total", "QR codes re-rendered after WhatsApp retired their secret"
+)
+CLIENT_TOO_OLD = Counter(
+    "wa_client_too_old_total",
+    "Logins refused because our WhatsApp Web version is too old (405), by what followed",
+    ["outcome"],
+)
 
 # Close reasons (named by the bridge from Baileys' codes) that a new connection may cure.
 # "stopped" here is a close we did not ask for; "bridge_error" a socket the bridge could not keep.
@@ -51,8 +60,6 @@ TRANSIENT = {"connection_lost", "connection_closed", "bad_session", "unavailable
 TRANSIENT |= {"multidevice_mismatch", "stopped", "bridge_error"}
 BACKOFF_START = 1.0
 BACKOFF_CAP = 60.0
-# 405 (client outdated) may be a passing refusal; a few tries, then failed.
-OUTDATED_RETRIES = 3
 
 
 class BridgeCommands(Protocol):
@@ -73,6 +80,10 @@ class LiveSession:
     phone: str | None = None
     # The phone has linked this login (paired or logged in with stored creds).
     linked: bool = False
+    # When (monotonic) the lease this instance holds on it was last taken or renewed.
+    lease_since: float = 0.0
+    # One retry after a 405, once the bridge has a newer WhatsApp Web version.
+    retried_with_newer_version: bool = False
     retry: asyncio.Task[None] | None = field(default=None, repr=False)
 
 
@@ -89,10 +100,15 @@ def _session_log(live: LiveSession) -> Any:
 
 
 class SessionManager:
-    def __init__(self, database: Database, outbox: Outbox, instance_id: str) -> None:
+    def __init__(
+        self, database: Database, outbox: Outbox, instance_id: str, lease_ttl: float
+    ) -> None:
         self._database = database
         self._outbox = outbox
         self._instance_id = instance_id
+        self._lease_ttl = lease_ttl
+        # Leeway for the pipe to the bridge and the clocks' reading: a tenth, at most 2 s.
+        self._lease_margin = min(2.0, lease_ttl / 10)
         self._live: dict[uuid.UUID, LiveSession] = {}
         self.bridge: BridgeCommands | None = None
         for state in ALL_STATES:
@@ -110,6 +126,30 @@ class SessionManager:
     def owned(self) -> dict[uuid.UUID, LiveSession]:
         return dict(self._live)
 
+    def lease_ms(self, live: LiveSession) -> int:
+        """How long the bridge may keep this session's socket without hearing of a renewal: ends
+        a margin before the lease can lapse, so a stalled instance's socket is closed before
+        another instance may take the session over."""
+        left = live.lease_since + self._lease_ttl - self._lease_margin - time.monotonic()
+        return max(1, int(left * 1000))
+
+    async def renewed(self, lives: list[LiveSession], since: float) -> None:
+        """The leases of ``lives`` were renewed by a round that started at ``since``: tell the
+        bridge their new deadlines."""
+        for live in lives:
+            live.lease_since = since
+        if not lives or self.bridge is None:
+            return
+        leases = [
+            {"session": str(live.id), "ms": self.lease_ms(live)} for live in lives if live.socket
+        ]
+        if not leases:
+            return
+        try:
+            await self.bridge.command("lease", leases=leases)
+        except BridgeError as exc:
+            log.warning("lease deadlines not sent to the bridge", error=str(exc))
+
     async def adopt(
         self,
         session_id: uuid.UUID,
@@ -117,9 +157,17 @@ class SessionManager:
         pairing_phone: str | None,
         logout: bool,
         linked: bool = False,
+        lease_since: float | None = None,
     ) -> None:
-        """A session this instance just leased: open it (resumed from stored state if any)."""
-        live = LiveSession(session_id, epoch, pairing_phone, linked=linked)
+        """A session this instance just leased (by a claim that started at ``lease_since``):
+        open it (resumed from stored state if any)."""
+        live = LiveSession(
+            session_id,
+            epoch,
+            pairing_phone,
+            linked=linked,
+            lease_since=time.monotonic() if lease_since is None else lease_since,
+        )
         self._live[session_id] = live
         if logout:
             await self.logout(live)
@@ -200,7 +248,8 @@ class SessionManager:
             return
         kind = event.get("type")
         if kind == "qr":
-            QR_ISSUED.inc()
+            refresh = bool(event.get("refresh"))
+            (QR_REFRESHED if refresh else QR_ISSUED).inc()
             index = int(event.get("index", 0))
             expires_at = datetime.now(UTC) + timedelta(milliseconds=int(event.get("ttlMs", 0)))
             await self._transition(
@@ -213,6 +262,7 @@ class SessionManager:
                         qr=str(event["qr"]),
                         index=index,
                         expires_at=expires_at,
+                        refresh=refresh,
                     )
                 ],
             )
@@ -239,10 +289,16 @@ class SessionManager:
         elif kind == "closed":
             live.socket = False
             await self._on_closed(
-                live, str(event.get("reason")), event.get("code"), str(event.get("message", ""))
+                live,
+                str(event.get("reason")),
+                event.get("code"),
+                str(event.get("message", "")),
+                bool(event.get("versionRefreshed")),
             )
 
-    async def _on_closed(self, live: LiveSession, reason: str, code: Any, message: str) -> None:
+    async def _on_closed(
+        self, live: LiveSession, reason: str, code: Any, message: str, version_refreshed: bool
+    ) -> None:
         _session_log(live).info("session closed", code=code, close_reason=reason)
         if live.closing in ("handover", "fenced"):
             return
@@ -250,7 +306,8 @@ class SessionManager:
             await self._logged_out(live, "requested" if live.closing == "logout" else reason)
         elif live.closing == "stop":
             await self._transition(live, "stopped", release=True)
-        elif reason == "fenced":
+        elif reason in ("fenced", "lease_expired"):
+            # The bridge ended it because our lease may be someone else's now.
             await self.lose(live)
         elif reason == "restart_required":
             # 515 right after pairing: the new creds are stored, log in with them now.
@@ -261,9 +318,9 @@ class SessionManager:
         elif reason == "replaced":
             # Another client took this login: fighting back would make both reconnect forever.
             await self._transition(live, "replaced", reason=reason, release=True, stay=False)
-        elif reason in TRANSIENT or (
-            reason == "client_outdated" and live.attempts < OUTDATED_RETRIES
-        ):
+        elif reason == "client_too_old":
+            await self._client_too_old(live, code, message, version_refreshed)
+        elif reason in TRANSIENT:
             await self._reconnect_later(live, reason)
         else:
             detail = f"{reason} ({code}): {message}" if message else f"{reason} ({code})"
@@ -275,6 +332,30 @@ class SessionManager:
                 stay=False,
                 events=[SessionError(session_id=str(live.id), reason=reason, message=message)],
             )
+
+    async def _client_too_old(
+        self, live: LiveSession, code: Any, message: str, version_refreshed: bool
+    ) -> None:
+        """405: WhatsApp refuses our WhatsApp Web version. Once, if the bridge could move to a
+        newer one, open again at once; otherwise stop and say so (an operator must set a newer
+        WA_BRIDGE_WA_VERSION), rather than retry into the same refusal."""
+        if version_refreshed and not live.retried_with_newer_version:
+            live.retried_with_newer_version = True
+            CLIENT_TOO_OLD.labels("retried").inc()
+            await self._open(live, reason="client_too_old")
+            return
+        CLIENT_TOO_OLD.labels("stopped").inc()
+        _session_log(live).error("whatsapp refuses our web version", code=code)
+        await self._transition(
+            live,
+            "client_too_old",
+            reason="client_too_old",
+            release=True,
+            stay=False,
+            events=[
+                SessionError(session_id=str(live.id), reason="client_too_old", message=message)
+            ],
+        )
 
     async def _logged_out(self, live: LiveSession, reason: str) -> None:
         await self._transition(
@@ -313,7 +394,9 @@ class SessionManager:
             return
         live.socket = True
         try:
-            await self._command("open", live, pairingPhone=live.pairing_phone)
+            await self._command(
+                "open", live, pairingPhone=live.pairing_phone, leaseMs=self.lease_ms(live)
+            )
         except BridgeError as exc:
             live.socket = False
             if "not running" in str(exc) or "exited" in str(exc):

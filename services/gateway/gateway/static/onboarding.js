@@ -108,6 +108,10 @@
       button.textContent = "Получить новый QR-код";
       button.onclick = requestQr;
       button.hidden = false;
+    } else if (error.action === "show-phone") {
+      button.textContent = "Подключить по номеру телефона";
+      button.onclick = function () { show("phone"); };
+      button.hidden = false;
     } else if (error.action === "retry-activation") {
       button.textContent = "Повторить подключение";
       button.onclick = retryActivation;
@@ -128,7 +132,7 @@
       // Expired, or stopped because a newer page of the same admin asked for a login.
       if (whatsapp === "qr_expired" || whatsapp === "stopped") stage = "expired";
       else if (whatsapp === "paired" || whatsapp === "restarting" || whatsapp === "connected") stage = "linked";
-      else if (whatsapp === "logged_out" || whatsapp === "replaced" || whatsapp === "failed") {
+      else if (whatsapp === "logged_out" || whatsapp === "replaced" || whatsapp === "failed" || whatsapp === "client_too_old") {
         showError({ message: "WhatsApp отключился. Получите новый QR-код.", action: "request-qr" });
         return;
       }

@@ -201,6 +201,27 @@ RELAYED = [
         {"code": "bridge_crashed", "action": "request-qr"},
     ),
     (
+        lambda c: SessionError(session_id=c, reason="passkey_required", message="passkey"),
+        "error",
+        {"code": "passkey_required", "action": "show-phone"},
+    ),
+    (
+        lambda c: SessionError(session_id=c, reason="client_too_old", message="405"),
+        "error",
+        {"code": "client_too_old", "action": "request-qr"},
+    ),
+    (
+        lambda c: SessionQr(
+            session_id=c,
+            qr="2@ref,key,key,fresh-secret",
+            index=2,
+            expires_at=datetime.now(UTC) + timedelta(seconds=10),
+            refresh=True,
+        ),
+        "qr",
+        {"index": 2, "refresh": True},
+    ),
+    (
         lambda c: ActivationFailed(
             connection_id=c,
             reason="window_expired",

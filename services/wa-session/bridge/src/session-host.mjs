@@ -234,7 +234,7 @@ export const createSessionHost = ({ protocol, logger, config }) => {
   /** Moves each listed session's deadline to now + ms; returns how many sessions it applied to. */
   const lease = ({ leases }) => {
     let applied = 0
-    for (const [session, ms] of Object.entries(leases)) {
+    for (const { session, ms } of leases) {
       const entry = sessions.get(session)
       if (!entry || entry.state === 'closing' || entry.own) continue
       setLease(entry, ms)
@@ -262,11 +262,16 @@ export const createSessionHost = ({ protocol, logger, config }) => {
 
   const isLeaseMs = value => Number.isInteger(value) && value > 0
 
+  // A list, not an object keyed by session id: the protocol's reviver (Baileys' BufferJSON) turns
+  // an object whose keys all start with a digit and whose values are all numbers into a Buffer.
   const requireLeases = msg => {
     const { leases } = msg
-    if (leases === null || typeof leases !== 'object' || Array.isArray(leases)) throw new Error('"leases" must be an object')
-    for (const [session, ms] of Object.entries(leases)) {
-      if (!isLeaseMs(ms)) throw new Error(`lease of "${session}" must be a positive integer (ms)`)
+    if (!Array.isArray(leases)) throw new Error('"leases" must be a list of {session, ms}')
+    for (const item of leases) {
+      if (item === null || typeof item !== 'object' || typeof item.session !== 'string' || !item.session) {
+        throw new Error('each lease needs a "session" string')
+      }
+      if (!isLeaseMs(item.ms)) throw new Error(`lease of "${item.session}" must be a positive integer (ms)`)
     }
   }
 

@@ -150,19 +150,103 @@ async def test_a_dropped_connection_backs_off_and_reconnects(
     assert 'wa_sessions{state="connected"} 1.0' in metrics
 
 
-async def test_refusals_with_405_are_retried_then_failed(
+async def test_a_refused_web_version_stops_the_login_as_client_too_old(
     start_emulator, start_wa_session, bus, new_session, rows
 ):
     emulator = start_emulator("--qr-timeout-ms", "3000")
-    await start_wa_session(emulator)
+    service = await start_wa_session(emulator)
     session_id = await new_session()
     await emulator.call("POST", "/refuse", {"code": 405, "count": 10})
 
     await bus.send(StartSession(session_id=session_id), session_id)
-    failed = await bus.wait_state(session_id, "failed", timeout=30)
-    assert failed["reason"].startswith("client_outdated (405)")
-    states = bus.states(session_id)
-    assert states.count("reconnecting") == 3
+    stopped = await bus.wait_state(session_id, "client_too_old", timeout=30)
+    assert stopped["reason"] == "client_too_old"
+    assert "reconnecting" not in bus.states(session_id)  # no retry storm into the same refusal
     row = await rows.row(session_id)
     assert not row.desired_running
-    await bus.wait_for(session_id, "wa.session.error", lambda p: p["reason"] == "client_outdated")
+    await bus.wait_for(session_id, "wa.session.error", lambda p: p["reason"] == "client_too_old")
+    metrics = await service.metrics()
+    assert 'wa_client_too_old_total{outcome="stopped"} 1.0' in metrics
+    assert 'wa_sessions{state="client_too_old"}' in metrics
+
+
+NEWER_WEB_VERSION = "2.3000.1050000000"
+
+
+async def test_with_a_version_source_a_raised_minimum_is_met_by_one_retry(
+    start_emulator, start_wa_session, bus, new_session
+):
+    emulator = start_emulator("--qr-timeout-ms", "3000")
+    # WhatsApp raised its minimum past our built-in version; WhatsApp Web (the emulator's
+    # /sw.js, where the setting points) says which version is current.
+    await emulator.call(
+        "POST",
+        "/behaviours",
+        {"minVersion": NEWER_WEB_VERSION, "currentVersion": NEWER_WEB_VERSION},
+    )
+    service = await start_wa_session(
+        emulator, WA_BRIDGE_VERSION_URL=f"{emulator.control_url}/sw.js"
+    )
+    session_id = await new_session()
+
+    await bus.send(StartSession(session_id=session_id), session_id)
+    await bus.wait_for(session_id, "wa.session.qr", timeout=30)
+    assert "client_too_old" not in bus.states(session_id)
+    assert 'wa_client_too_old_total{outcome="retried"} 1.0' in await service.metrics()
+
+
+async def test_a_405_that_a_newer_version_does_not_cure_is_retried_once_only(
+    start_emulator, start_wa_session, bus, new_session
+):
+    emulator = start_emulator("--qr-timeout-ms", "3000")
+    await emulator.call("POST", "/behaviours", {"currentVersion": NEWER_WEB_VERSION})
+    service = await start_wa_session(
+        emulator, WA_BRIDGE_VERSION_URL=f"{emulator.control_url}/sw.js"
+    )
+    session_id = await new_session()
+    await emulator.call("POST", "/refuse", {"code": 405, "count": 10})
+
+    await bus.send(StartSession(session_id=session_id), session_id)
+    await bus.wait_state(session_id, "client_too_old", timeout=30)
+    assert bus.states(session_id).count("starting") == 2  # the first try and one retry
+    metrics = await service.metrics()
+    assert 'wa_client_too_old_total{outcome="retried"} 1.0' in metrics
+    assert 'wa_client_too_old_total{outcome="stopped"} 1.0' in metrics
+
+
+async def test_a_passkey_prompt_and_a_broken_pairing_code_each_end_only_their_login(
+    start_emulator, start_wa_session, bus, new_session, rows
+):
+    emulator = start_emulator("--qr-timeout-ms", "3000")
+    await start_wa_session(emulator)
+    bystander = await new_session()
+    await emulator.login(bus, bystander)
+
+    # An account that demands a passkey for new devices: the scan gets no pairing.
+    await emulator.call("POST", "/behaviours", {"passkeyPrompt": True})
+    passkey = await new_session()
+    await bus.send(StartSession(session_id=passkey), passkey)
+    qr = (await bus.wait_for(passkey, "wa.session.qr"))["qr"]
+    status, _ = await emulator.call("POST", "/scan", {"qr": qr})
+    assert status in (403, 409)  # a first scan may meet the refresh before the prompt
+    if status == 409:
+        refreshed = await bus.wait_for(passkey, "wa.session.qr", lambda p: p["refresh"])
+        assert (await emulator.call("POST", "/scan", {"qr": refreshed["qr"]}))[0] == 403
+    error = await bus.wait_for(passkey, "wa.session.error", timeout=20)
+    assert error["reason"] == "passkey_required"
+    await emulator.call("POST", "/behaviours", {"passkeyPrompt": False})
+
+    # A pairing code whose primary_hello lacks the phone's identity key.
+    await emulator.call("POST", "/behaviours", {"linkCodeWithoutIdentity": True})
+    coded = await new_session()
+    await bus.send(StartSession(session_id=coded, pairing_phone="79991230000"), coded)
+    code = (await bus.wait_for(coded, "wa.session.pairing_code"))["code"]
+    await emulator.call("POST", "/pairing-code", {"code": code, "phone": "79991230000"})
+    error = await bus.wait_for(coded, "wa.session.error", timeout=20)
+    assert error["reason"] == "pairing_code_failed"
+
+    for ended in (passkey, coded):
+        row = await rows.row(ended)
+        assert row.state == "failed" and not row.desired_running
+    assert (await rows.row(bystander)).state == "connected"
+    assert bus.states(bystander)[-1] == "connected"

@@ -180,3 +180,38 @@ async def test_a_command_for_no_valid_session_goes_to_the_dead_letter_queue(
         await connection.close()
     assert any("not a uuid" in r for r in reasons)
     assert any("no connection" in r for r in reasons)
+
+
+async def test_a_stalled_owner_falls_silent_before_another_instance_takes_its_logins_over(
+    start_emulator, start_wa_session, bus, new_session, rows
+):
+    emulator = start_emulator("--qr-timeout-ms", "3000")
+    stalled = await start_wa_session(emulator, "wa-session-a")
+    sessions = [await new_session() for _ in range(3)]
+    phones = [await emulator.login(bus, session_id) for session_id in sessions]
+    owner_a = (await rows.row(sessions[0])).owner
+    await start_wa_session(emulator, "wa-session-b")
+    connected = {s: len(bus.of(s, "wa.session.connected")) for s in sessions}
+
+    # The Python process stalls (a long pause, a hung call); its bridge runs on, sockets open.
+    os.kill(stalled.process.popen.pid, signal.SIGSTOP)
+    try:
+
+        async def all_back() -> bool:
+            return all([await reconnected(bus, s, connected[s]) for s in sessions])
+
+        await eventually(all_back, timeout=30)
+        for session_id in sessions:
+            assert (await rows.row(session_id)).owner not in (None, owner_a)
+        state = await emulator.state()
+        # The stalled owner's bridge closed each socket by its lease deadline, before the
+        # takeover: WhatsApp never saw two sockets on one login.
+        for phone in phones:
+            assert state["maxLiveSocketsPerLogin"][phone] == 1
+    finally:
+        os.kill(stalled.process.popen.pid, signal.SIGCONT)
+    # Back from its stall, the old owner finds its leases gone and writes nothing.
+    await asyncio.sleep(2)
+    for session_id in sessions:
+        assert (await rows.row(session_id)).state == "connected"
+    assert (await emulator.state())["maxLiveSocketsPerLogin"] == {phone: 1 for phone in phones}
