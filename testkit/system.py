@@ -53,11 +53,16 @@ class WhatsAppEmulator:
         return payload
 
     async def scan_until_linked(
-        self, read_qr: Callable[[], Awaitable[str]], tries: int = 3, timeout: float = 30
+        self,
+        read_qr: Callable[[], Awaitable[str]],
+        tries: int = 3,
+        timeout: float = 30,
+        phone: str | None = None,
     ) -> dict[str, Any]:
-        """The phone scans what is on screen, as an admin does. Today's WhatsApp refuses the
-        first scan of a QR ("Couldn't link device") and retires its secret; the page then shows
-        the QR re-rendered, which the admin scans again. Returns the phone's answer."""
+        """The phone (``phone``'s, or a new number) scans what is on screen, as an admin does.
+        Today's WhatsApp refuses the first scan of a QR ("Couldn't link device") and retires its
+        secret; the page then shows the QR re-rendered, which the admin scans again. Returns the
+        phone's answer."""
         refused: set[str] = set()
         for _ in range(tries):
             deadline = time.monotonic() + timeout
@@ -65,7 +70,8 @@ class WhatsAppEmulator:
                 if time.monotonic() > deadline:
                     raise TimeoutError("the page never showed a new QR after a refused scan")
                 await asyncio.sleep(0.2)
-            status, body = await self.call("POST", "/scan", {"qr": qr})
+            scan = {"qr": qr} if phone is None else {"qr": qr, "phone": phone}
+            status, body = await self.call("POST", "/scan", scan)
             if status == 200:
                 return dict(body)
             if status != 409:
@@ -164,6 +170,15 @@ async def running_system(
             system.start_service(name)
         for name in services:
             await system.wait_ready(name)
+        # YClients' cabinet points its Callback URL at this system's webhook-ingest.
+        async with (
+            aiohttp.ClientSession() as http,
+            http.post(
+                f"{sandbox_url}/__sandbox/cabinet",
+                json={"callback_url": f"{urls['webhook-ingest']}/callback/yclients"},
+            ) as response,
+        ):
+            response.raise_for_status()
         yield system
     finally:
         system.stop_all()

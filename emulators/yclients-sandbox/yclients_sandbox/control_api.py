@@ -134,6 +134,14 @@ async def salons(request: web.Request) -> web.Response:
     return web.json_response([salon.view() for salon in request.app[STATE].salons.values()])
 
 
+@routes.post("/__sandbox/cabinet")
+async def cabinet(request: web.Request) -> web.Response:
+    """The developer cabinet's settings that can change: {"callback_url"}."""
+    callback_url = require(await read_object(request), "callback_url", str, "a URL")
+    request.app[STATE].callback_url = callback_url
+    return web.json_response({"callback_url": callback_url})
+
+
 @routes.post("/__sandbox/salons")
 async def put_salon(request: web.Request) -> web.Response:
     """Add a salon or set its name and installation state: {"salon_id", "name"?, "status"?}."""

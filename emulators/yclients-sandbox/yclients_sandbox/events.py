@@ -32,7 +32,7 @@ async def send_lifecycle(
 ) -> Delivery:
     config = app[CONFIG]
     body = lifecycle_body(salon_id, config.application_id, event, config.partner_token, extra)
-    return await app[SENDER].deliver("lifecycle", salon_id, config.callback_url, body)
+    return await app[SENDER].deliver("lifecycle", salon_id, app[STATE].callback_url, body)
 
 
 def spawn_lifecycle(app: web.Application, salon_id: int, event: str) -> None:

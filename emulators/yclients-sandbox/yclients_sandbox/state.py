@@ -146,6 +146,8 @@ class SandboxState:
 
     def reset(self) -> None:
         self.clock.offset_seconds = 0.0
+        # The developer cabinet's Callback URL: where lifecycle events go; can be changed.
+        self.callback_url = self.config.callback_url
         self.salons = {salon.id: Salon(salon.id, salon.name) for salon in self.config.salons}
         self.payments = {}
         self.calls = []

@@ -114,6 +114,10 @@ class SandboxControl:
                 await asyncio.sleep(0.02)
         return deliveries
 
+    async def set_callback_url(self, url: str) -> None:
+        """The Callback URL of the developer cabinet, where lifecycle events are sent."""
+        await self._call("POST", "cabinet", {"callback_url": url})
+
     async def put_salon(
         self, salon_id: int, name: str | None = None, status: str | None = None
     ) -> dict[str, Any]:

@@ -1,8 +1,14 @@
 """From accepted bodies to bus messages whose identity is their content.
 
 YClients' retries send the same body again, so the deduplication key is a hash of the event's
-canonical JSON and the envelope id is derived from it: a retry, a re-forwarded spool line and a
-broker redelivery are all the same message, recorded once.
+canonical JSON, within a window of time, and the envelope id is derived from it: a retry, a
+re-forwarded spool line and a broker redelivery are all the same message, recorded once.
+
+Only within YClients' retry horizon, though: lifecycle bodies carry no id or time, so the same
+body a day later (an uninstall after a reinstall) is another event, and must act again. The
+window (``WEBHOOK_DEDUP_SECONDS``, 60 s: YClients gives up after two retries 1.5 s apart, each
+within a 10 s timeout) is a fixed one, so a retry that happens to straddle its end is delivered
+twice; the handlers are idempotent by state, and that is harmless.
 
 This is the hot path of every webhook, so the envelope is serialized straight from the checked
 body (``Envelope.serialize``) rather than through the payload models; a unit test holds the
@@ -41,8 +47,12 @@ def canonical_json(body: dict[str, Any]) -> bytes:
         raise Rejected(422, "invalid_body", TOO_DEEP) from None
 
 
-def dedup_key(kind: Kind, body: dict[str, Any]) -> str:
-    return f"{kind}:{hashlib.sha256(canonical_json(body)).hexdigest()}"
+DEFAULT_DEDUP_SECONDS = 60
+
+
+def dedup_key(kind: Kind, body: dict[str, Any], received_at: datetime, window_seconds: int) -> str:
+    window = int(received_at.timestamp()) // window_seconds
+    return f"{kind}:{hashlib.sha256(canonical_json(body)).hexdigest()}:{window}"
 
 
 def message_id(key: str) -> str:
@@ -55,10 +65,13 @@ def without_token(document: dict[str, Any]) -> dict[str, Any]:
 
 
 def lifecycle_message(
-    parsed: LifecycleBody, document: dict[str, Any], received_at: datetime
+    parsed: LifecycleBody,
+    document: dict[str, Any],
+    received_at: datetime,
+    dedup_seconds: int = DEFAULT_DEDUP_SECONDS,
 ) -> SerializedMessage:
     body = without_token(document)
-    key = dedup_key(Kind.LIFECYCLE, body)
+    key = dedup_key(Kind.LIFECYCLE, body, received_at, dedup_seconds)
     payload = {
         "dedup_key": key,
         "salon_id": parsed.salon_id,
@@ -77,9 +90,12 @@ def lifecycle_message(
 
 
 def entity_message(
-    parsed: EntityBody, document: dict[str, Any], received_at: datetime
+    parsed: EntityBody,
+    document: dict[str, Any],
+    received_at: datetime,
+    dedup_seconds: int = DEFAULT_DEDUP_SECONDS,
 ) -> SerializedMessage:
-    key = dedup_key(Kind.ENTITY, document)
+    key = dedup_key(Kind.ENTITY, document, received_at, dedup_seconds)
     payload = {
         "dedup_key": key,
         "company_id": parsed.company_id,

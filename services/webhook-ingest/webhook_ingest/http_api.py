@@ -36,6 +36,7 @@ class Ingest:
         self._partner_token = settings.yclients_partner_token.get_secret_value()
         self._application_id = settings.yclients_application_id
         self._max_body = settings.max_body_bytes
+        self._dedup_seconds = settings.dedup_seconds
         self._secrets = secrets
         self._delivery = delivery
 
@@ -74,7 +75,7 @@ class Ingest:
         parsed = parse_lifecycle(document)
         if parsed.application_id != self._application_id:
             raise Rejected(403, "wrong_application", "application_id is not this application")
-        return lifecycle_message(parsed, document, received_at)
+        return lifecycle_message(parsed, document, received_at, self._dedup_seconds)
 
     async def _entities(
         self, document: Any, url_secret: str | None, received_at: datetime
@@ -90,7 +91,7 @@ class Ingest:
             await self._secrets.verify(company_id, url_secret)
         items = document if isinstance(document, list) else [document]
         return [
-            entity_message(body, item, received_at)
+            entity_message(body, item, received_at, self._dedup_seconds)
             for body, item in zip(parsed, items, strict=True)
         ]
 

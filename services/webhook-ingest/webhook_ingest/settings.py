@@ -31,6 +31,8 @@ class IngestSettings(CommonSettings, YClientsSettings):
     max_publishes_in_flight: Annotated[int, Field(ge=1, le=10_000)] = Field(
         8, alias="WEBHOOK_MAX_PUBLISHES_IN_FLIGHT"
     )
+    # Identical bodies within this window are one event (YClients' retries); see events.py.
+    dedup_seconds: Annotated[int, Field(ge=1, le=3600)] = Field(60, alias="WEBHOOK_DEDUP_SECONDS")
     secret_cache_ttl_seconds: Annotated[float, Field(ge=0, le=3600)] = Field(
         30.0, alias="WEBHOOK_SECRET_CACHE_TTL_SECONDS"
     )

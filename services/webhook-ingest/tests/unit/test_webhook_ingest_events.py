@@ -15,18 +15,31 @@ RECORD = {"company_id": 1, "resource": "record", "resource_id": 9, "status": "up
 NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
 
 
+def key(kind: Kind, body: dict, at: datetime = NOW) -> str:  # type: ignore[type-arg]
+    return dedup_key(kind, body, at, 60)
+
+
 def test_key_ignores_key_order_and_whitespace_but_not_content() -> None:
     reordered = dict(reversed(list(RECORD.items())))
-    assert dedup_key(Kind.ENTITY, RECORD) == dedup_key(Kind.ENTITY, reordered)
-    assert dedup_key(Kind.ENTITY, RECORD) != dedup_key(Kind.ENTITY, {**RECORD, "status": "delete"})
-    assert dedup_key(Kind.ENTITY, RECORD) != dedup_key(Kind.LIFECYCLE, RECORD)
+    assert key(Kind.ENTITY, RECORD) == key(Kind.ENTITY, reordered)
+    assert key(Kind.ENTITY, RECORD) != key(Kind.ENTITY, {**RECORD, "status": "delete"})
+    assert key(Kind.ENTITY, RECORD) != key(Kind.LIFECYCLE, RECORD)
 
 
 def test_a_retry_is_the_same_message() -> None:
     first = entity_message(parse_entities(RECORD)[0], RECORD, NOW)
     retry = entity_message(parse_entities(RECORD)[0], dict(RECORD), NOW + timedelta(seconds=1.5))
-    assert first.message_id == retry.message_id == message_id(dedup_key(Kind.ENTITY, RECORD))
+    assert first.message_id == retry.message_id == message_id(key(Kind.ENTITY, RECORD))
     assert first.routing_key == "yclients.entity.record.update"
+
+
+def test_the_same_body_later_than_the_retry_horizon_is_another_event() -> None:
+    uninstall = {"salon_id": 5, "application_id": 45, "event": "uninstall", "partner_token": "t"}
+    first = lifecycle_message(parse_lifecycle(uninstall), uninstall, NOW)
+    retry = lifecycle_message(parse_lifecycle(uninstall), uninstall, NOW + timedelta(seconds=23))
+    again = lifecycle_message(parse_lifecycle(uninstall), uninstall, NOW + timedelta(days=1))
+    assert first.message_id == retry.message_id
+    assert again.message_id != first.message_id
 
 
 def test_entity_envelope_reads_back_as_the_payload_model() -> None:
@@ -34,7 +47,7 @@ def test_entity_envelope_reads_back_as_the_payload_model() -> None:
     message = entity_message(parse_entities(body)[0], body, NOW)
     envelope = Envelope.from_bytes(message.body)
     expected = EntityReceived(
-        dedup_key=dedup_key(Kind.ENTITY, body),
+        dedup_key=key(Kind.ENTITY, body),
         company_id=1,
         resource="record",
         resource_id="a-9",
