@@ -35,7 +35,10 @@ def check_secret_strength(name: str, value: SecretStr, min_bytes: int) -> Secret
 class CommonSettings(BaseSettings):
     """What every service needs: where the broker and database are, how to log."""
 
-    model_config = SettingsConfigDict(env_file=None, extra="ignore", frozen=True)
+    # An empty variable counts as unset (compose passes ${VAR:-} for what .env leaves out).
+    model_config = SettingsConfigDict(
+        env_file=None, extra="ignore", frozen=True, env_ignore_empty=True
+    )
 
     environment: Literal["development", "test", "production"] = Field(
         "development", alias="APP_ENV"
@@ -75,7 +78,10 @@ class CommonSettings(BaseSettings):
 class YClientsSettings(BaseSettings):
     """The partner side of YClients: who we are to them and where they are."""
 
-    model_config = SettingsConfigDict(env_file=None, extra="ignore", frozen=True)
+    # An empty variable counts as unset (compose passes ${VAR:-} for what .env leaves out).
+    model_config = SettingsConfigDict(
+        env_file=None, extra="ignore", frozen=True, env_ignore_empty=True
+    )
 
     yclients_partner_token: SecretStr = Field(alias="YCLIENTS_PARTNER_TOKEN")
     yclients_application_id: int = Field(alias="YCLIENTS_APP_ID")

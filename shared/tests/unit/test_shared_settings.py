@@ -60,3 +60,20 @@ def test_missing_or_weak_secret_exits_naming_the_variable(
     err = capsys.readouterr().err
     assert expected in err
     assert "Traceback" not in err
+
+
+def test_an_empty_variable_counts_as_unset(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # compose passes ${VAR:-}: what .env leaves out arrives empty and takes the default...
+    for key, value in GOOD.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setenv("AMQP_PREFETCH", "")
+    monkeypatch.setenv("YCLIENTS_RATE_LIMIT_PER_SECOND", "")
+    settings = load_settings(ExampleSettings)
+    assert (settings.prefetch, settings.yclients_rate_limit_per_second) == (32, 3.0)
+    # ...and an empty secret is a missing one.
+    monkeypatch.setenv("JWT_SECRET", "")
+    with pytest.raises(ConfigurationError):
+        load_settings(ExampleSettings)
+    assert "JWT_SECRET: is required" in capsys.readouterr().err
