@@ -10,7 +10,8 @@ from __future__ import annotations
 import logging
 import re
 import sys
-from collections.abc import MutableMapping
+import time
+from collections.abc import Callable, MutableMapping
 from typing import Any
 
 import structlog
@@ -45,6 +46,37 @@ def _redact_processor(
     for key in list(event_dict):
         event_dict[key] = redact(event_dict[key], key)
     return event_dict
+
+
+class Sampled:
+    """At most ``per_window`` lines a window for events that can come in floods (refused
+    requests): a flood must not fill the disk or drown what else is logged. The first line of a
+    window says how many were left out in the one before."""
+
+    def __init__(
+        self,
+        per_window: int = 20,
+        window_seconds: float = 60.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._per_window = per_window
+        self._window = window_seconds
+        self._clock = clock
+        self._started = -window_seconds
+        self._logged = 0
+        self._left_out = 0
+
+    def log(self, method: Callable[..., Any], event: str, **fields: Any) -> None:
+        now = self._clock()
+        if now - self._started >= self._window:
+            if self._left_out:
+                fields["left_out_before"] = self._left_out
+            self._started, self._logged, self._left_out = now, 0, 0
+        if self._logged >= self._per_window:
+            self._left_out += 1
+            return
+        self._logged += 1
+        method(event, **fields)
 
 
 def configure_logging(service: str, level: str = "INFO", fmt: str = "auto") -> None:

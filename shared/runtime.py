@@ -17,6 +17,7 @@ import uvloop
 from aio_pika.abc import AbstractRobustConnection
 from aiohttp import web
 from aiohttp.typedefs import Handler as HttpHandler
+from aiohttp.typedefs import Middleware
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 
 from shared.bus import BatchConsumer, BatchHandler, Consumer, Handler, Outbox, Publisher, connect
@@ -27,6 +28,7 @@ from shared.topology import QueueSpec, declare_queue
 
 log = structlog.get_logger(__name__)
 
+MAX_LINE_BYTES = 16 * 1024
 # A batch consumer takes at least this many messages at a time (two batches of 256 in hand).
 BATCH_PREFETCH = 512
 
@@ -231,6 +233,27 @@ async def http_metrics(request: web.Request, handler: HttpHandler) -> web.Stream
         HTTP_SECONDS.labels(name).observe(time.perf_counter() - started)
 
 
+def bounded_bodies(seconds: float) -> Middleware:
+    """A middleware that gives a request ``seconds`` to send its whole body, then answers 408.
+
+    A client trickling a body byte by byte would otherwise hold a connection (and a handler)
+    for as long as it likes. The body is read here and kept by aiohttp, so the handler's own
+    ``read()`` returns it at once. The proxy bounds it too; this holds without the proxy.
+    """
+
+    @web.middleware
+    async def middleware(request: web.Request, handler: HttpHandler) -> web.StreamResponse:
+        if request.can_read_body:
+            try:
+                async with asyncio.timeout(seconds):
+                    await request.read()
+            except TimeoutError:
+                raise web.HTTPRequestTimeout() from None
+        return await handler(request)
+
+    return middleware
+
+
 def add_operational_routes(app: web.Application) -> None:
     app.middlewares.append(http_metrics)
     app.router.add_get("/healthz", healthz)
@@ -258,4 +281,8 @@ def run(app: web.Application, settings: CommonSettings) -> None:
         shutdown_timeout=settings.shutdown_grace_seconds,
         reuse_port=settings.http_reuse_port or None,
         loop=uvloop.new_event_loop(),
+        # Twice aiohttp's default line length: a long URL reaches the service, which refuses it
+        # in its own words, instead of aiohttp's bare English 400.
+        max_line_size=MAX_LINE_BYTES,
+        max_field_size=MAX_LINE_BYTES,
     )

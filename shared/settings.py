@@ -59,6 +59,8 @@ class CommonSettings(BaseSettings):
     http_reuse_port: bool = Field(False, alias="HTTP_REUSE_PORT")
     prefetch: Annotated[int, Field(ge=1, le=1000)] = Field(32, alias="AMQP_PREFETCH")
     shutdown_grace_seconds: float = Field(10.0, alias="SHUTDOWN_GRACE_SECONDS")
+    # A request's whole body must arrive within this (slow clients are cut, 408).
+    body_timeout_seconds: float = Field(10.0, gt=0, alias="HTTP_BODY_TIMEOUT_SECONDS")
 
     @field_validator("instance_id")
     @classmethod

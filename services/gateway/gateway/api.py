@@ -41,7 +41,7 @@ async def connection_of(request: web.Request) -> uuid.UUID:
 
 
 async def _json_body(request: web.Request) -> dict[str, Any]:
-    if not request.can_read_body:
+    if not request.body_exists:
         return {}
     try:
         body = json.loads(await request.read() or b"{}")

@@ -27,6 +27,7 @@ from shared.runtime import (
     INFRA,
     add_operational_routes,
     background_ctx,
+    bounded_bodies,
     infrastructure_ctx,
     start_consumer,
     task_ctx,
@@ -113,7 +114,9 @@ async def _end_sockets(app: web.Application) -> None:
 
 
 def create_app(settings: GatewaySettings) -> web.Application:
-    app = web.Application(middlewares=[friendly_errors])
+    app = web.Application(
+        middlewares=[friendly_errors, bounded_bodies(settings.body_timeout_seconds)]
+    )
     app[SETTINGS] = settings
     origins = settings.origins()
     sio = socketio.AsyncServer(

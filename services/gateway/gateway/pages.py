@@ -107,5 +107,14 @@ def too_many_redirects(retry_after_seconds: int) -> web.Response:
     return response
 
 
+def url_too_long() -> web.Response:
+    body = (
+        '<p class="error" data-reason="url_too_long">Ссылка слишком длинная: её, похоже, '
+        "испортили при копировании.</p>"
+        f'<p class="next-step">{escape(TRY_AGAIN)}</p>'
+    )
+    return _page("Ссылка неверна", body, 414)
+
+
 def not_found() -> web.Response:
     return _page("Страница не найдена", f'<p class="next-step">{escape(TRY_AGAIN)}</p>', 404)

@@ -14,12 +14,15 @@ from gateway.context import INSTALLATIONS, LIMITS, SETTINGS, TRUSTED_PROXIES
 from gateway.limits import TooMany, check
 from gateway.onboarding import UNTOUCHABLE, known_salons, open_connection, supersede
 from gateway.redirect_params import BadRedirect, salon_ids_from, verified_user
+from shared.logging import Sampled
 from shared.messages import LogoutSession
 from shared.runtime import INFRA
 
 log = structlog.get_logger(__name__)
 
 REDIRECTS = Counter("gateway_redirects_total", "Redirects from YClients by outcome", ["outcome"])
+# Every refusal is counted; a sample is logged (a script can send them as fast as it likes).
+REFUSALS_LOGGED = Sampled()
 
 ONBOARDING_PATH = "/marketplace/onboarding"
 
@@ -37,7 +40,7 @@ async def yclients_redirect(request: web.Request) -> web.StreamResponse:
         )
     except BadRedirect as exc:
         REDIRECTS.labels(exc.reason).inc()
-        log.info("redirect refused", reason=exc.reason)
+        REFUSALS_LOGGED.log(log.info, "redirect refused", reason=exc.reason)
         return pages.redirect_error(exc.reason, exc.status)
     user_id = user.id if user is not None else None
 
@@ -52,7 +55,12 @@ async def yclients_redirect(request: web.Request) -> web.StreamResponse:
         )
     except TooMany as exc:
         REDIRECTS.labels("rate_limited").inc()
-        log.warning("redirects over the limit", limit=exc.limit.name, marketplace_user_id=user_id)
+        REFUSALS_LOGGED.log(
+            log.warning,
+            "redirects over the limit",
+            limit=exc.limit.name,
+            marketplace_user_id=user_id,
+        )
         return pages.too_many_redirects(exc.retry_after_seconds)
     async with infra.database.unit_of_work() as uow:
         known = await known_salons(uow.session, salon_ids)

@@ -11,6 +11,16 @@ from gateway.settings import GatewaySettings
 NO_STORE_PREFIXES = ("/marketplace/api/", "/marketplace/onboarding", "/auth/")
 
 
+def connect_sources(origins: list[str]) -> str:
+    """Our own origin, and Socket.IO's WebSocket to each page origin: never to any host."""
+    sockets = [
+        origin.replace("https://", "wss://", 1).replace("http://", "ws://", 1)
+        for origin in origins
+        if origin.startswith(("https://", "http://"))
+    ]
+    return " ".join(["'self'", *sockets])
+
+
 def security_headers(
     settings: GatewaySettings,
 ) -> Callable[[web.Request, web.StreamResponse], Awaitable[None]]:
@@ -20,7 +30,7 @@ def security_headers(
             "script-src 'self'",
             "style-src 'self'",
             "img-src 'self' data:",
-            "connect-src 'self' ws: wss:",
+            f"connect-src {connect_sources(settings.origins())}",
             "object-src 'none'",
             "base-uri 'none'",
             "form-action 'self'",

@@ -11,6 +11,7 @@ from shared.runtime import (
     INFRA,
     add_operational_routes,
     background_ctx,
+    bounded_bodies,
     infrastructure_ctx,
     start_consumer,
 )
@@ -25,7 +26,10 @@ from webhook_ingest.spool import claim_slot
 
 def create_app(settings: IngestSettings) -> web.Application:
     # aiohttp refuses larger bodies itself; the handler turns that into a JSON 413.
-    app = web.Application(client_max_size=settings.max_body_bytes, middlewares=[json_errors])
+    app = web.Application(
+        client_max_size=settings.max_body_bytes,
+        middlewares=[json_errors, bounded_bodies(settings.body_timeout_seconds)],
+    )
     add_operational_routes(app)
     add_callback_routes(app)
     app.cleanup_ctx.append(infrastructure_ctx(settings, declare=ALL_QUEUES))

@@ -13,6 +13,7 @@ from prometheus_client import Counter
 
 from shared.bus import SerializedMessage
 from shared.crypto import constant_time_equals
+from shared.logging import Sampled
 from shared.runtime import route_name
 from webhook_ingest.company_secrets import CompanySecrets
 from webhook_ingest.delivery import Delivery
@@ -24,6 +25,8 @@ from webhook_ingest.settings import IngestSettings
 log = structlog.get_logger(__name__)
 
 REJECTED = Counter("webhook_ingest_rejected_total", "Refused webhook requests", ["status"])
+# Counted all, logged a sample: anyone can send refused requests as fast as they like.
+REFUSALS_LOGGED = Sampled()
 CALLBACK_PATH = "/callback/yclients"
 
 
@@ -35,13 +38,13 @@ class Ingest:
     ) -> None:
         self._partner_token = settings.yclients_partner_token.get_secret_value()
         self._application_id = settings.yclients_application_id
-        self._max_body = settings.max_body_bytes
         self._dedup_seconds = settings.dedup_seconds
         self._secrets = secrets
         self._delivery = delivery
 
     async def receive(self, request: web.Request) -> web.Response:
-        raw = await self._read_body(request)
+        # Read (within the size and time limits) by bounded_bodies before this handler runs.
+        raw = await request.read()
         document = decode_json(raw)
         url_secret = request.match_info.get("webhook_secret")
         received_at = datetime.now(UTC)
@@ -54,17 +57,6 @@ class Ingest:
             body=orjson.dumps({"accepted": len(messages), "stored": outcome}),
             content_type="application/json",
         )
-
-    async def _read_body(self, request: web.Request) -> bytes:
-        if request.content_length is not None and request.content_length > self._max_body:
-            raise self._too_large()
-        try:
-            return await request.read()
-        except web.HTTPRequestEntityTooLarge:
-            raise self._too_large() from None
-
-    def _too_large(self) -> Rejected:
-        return Rejected(413, "body_too_large", f"the body must be at most {self._max_body} bytes")
 
     def _lifecycle(self, document: dict[str, Any], received_at: datetime) -> SerializedMessage:
         token = document.get("partner_token")
@@ -117,8 +109,18 @@ async def json_errors(
         return await handler(request)
     except Rejected as exc:
         REJECTED.labels(str(exc.status)).inc()
-        log.info("webhook refused", status=exc.status, error=exc.error, route=route_name(request))
+        REFUSALS_LOGGED.log(
+            log.info,
+            "webhook refused",
+            status=exc.status,
+            error=exc.error,
+            route=route_name(request),
+        )
         return _error(exc.status, exc.error, exc.detail)
+    except web.HTTPRequestEntityTooLarge as exc:
+        # Raised by aiohttp's read wherever the body is read first (see bounded_bodies).
+        REJECTED.labels("413").inc()
+        return _error(413, "body_too_large", exc.text)
     except web.HTTPException as exc:
         if exc.status < 400:
             raise

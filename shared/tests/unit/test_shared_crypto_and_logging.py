@@ -5,7 +5,7 @@ import pytest
 from cryptography.exceptions import InvalidTag
 
 from shared.crypto import Keyring, constant_time_equals, hash_api_key, hmac_sha256_hex
-from shared.logging import REDACTED, redact
+from shared.logging import REDACTED, Sampled, redact
 from shared.messages import EntityReceived, Envelope, SessionConnected
 
 
@@ -76,3 +76,19 @@ def test_envelope_round_trip_and_routing_keys() -> None:
         body={},
     )
     assert entity.routing_key() == "yclients.entity.record___.create"
+
+
+def test_a_flood_is_logged_as_a_sample_and_the_rest_counted() -> None:
+    now = [0.0]
+    sampled = Sampled(per_window=3, window_seconds=60, clock=lambda: now[0])
+    lines: list[tuple[str, dict[str, object]]] = []
+
+    def record(event: str, **fields: object) -> None:
+        lines.append((event, fields))
+
+    for _ in range(10):
+        sampled.log(record, "refused", status=403)
+    now[0] = 61
+    sampled.log(record, "refused", status=403)
+    assert len(lines) == 4
+    assert lines[-1] == ("refused", {"status": 403, "left_out_before": 7})

@@ -52,3 +52,12 @@ def test_origins_are_a_comma_list():
         **GOOD, APP_ENV="production", ALLOWED_ORIGINS="https://a.example, https://b.example"
     )
     assert settings.origins() == ["https://a.example", "https://b.example"]
+
+
+def test_pages_may_open_websockets_only_to_their_own_origins():
+    from gateway.security import connect_sources
+
+    assert connect_sources(["https://ai-admin.app", "http://localhost:8080"]) == (
+        "'self' wss://ai-admin.app ws://localhost:8080"
+    )
+    assert connect_sources([]) == "'self'"

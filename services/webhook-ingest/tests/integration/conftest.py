@@ -43,6 +43,7 @@ async def ingest(test_env: TestEnvironment, ingest_spool: Path) -> AsyncIterator
             WEBHOOK_SPOOL_DIR=str(ingest_spool),
             WEBHOOK_SECRET_CACHE_TTL_SECONDS="5",
             AMQP_PREFETCH="200",
+            HTTP_BODY_TIMEOUT_SECONDS="2",
         ),
     )
     url = f"http://127.0.0.1:{port}"

@@ -3,6 +3,8 @@ the right 4xx with a JSON reason."""
 
 from __future__ import annotations
 
+import asyncio
+import time
 from typing import Any
 
 import aiohttp
@@ -118,8 +120,9 @@ async def test_refusals_on_the_company_url(ingest, salon) -> None:
     url = ingest.callback(salon.secret)
     cases = [
         (ingest.callback("not-the-secret"), record(salon.id), 403, "wrong_secret"),
-        (url, record(salon.id + 1), 404, "unknown_company"),
-        (url, [record(salon.id), record(salon.id + 1)], 404, "unknown_company"),
+        # An unknown company is answered as a wrong secret: nothing tells which ids exist.
+        (url, record(salon.id + 1), 403, "wrong_secret"),
+        (url, [record(salon.id), record(salon.id + 1)], 403, "wrong_secret"),
         (url, record(salon.id, status=None), 422, "invalid_body"),
         (url, record(salon.id, resource_id=1.5), 422, "invalid_body"),
         (url, [], 422, "invalid_body"),
@@ -207,3 +210,20 @@ async def test_a_new_secret_works_at_once_and_the_old_one_stops_after_the_ttl(
 
     await eventually(lambda: accepted_with("new-" + salon.secret), timeout=5)
     await eventually(lambda: refused_with(salon.secret), timeout=10)  # cache TTL is 5 s here
+
+
+async def test_a_body_sent_too_slowly_is_cut_with_408(ingest) -> None:
+    host, port = ingest.url.removeprefix("http://").split(":")
+    reader, writer = await asyncio.open_connection(host, int(port))
+    writer.write(
+        b"POST /callback/yclients HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        b"Content-Length: 100\r\n\r\n{"
+    )
+    await writer.drain()
+    started = time.monotonic()
+    try:
+        status_line = await asyncio.wait_for(reader.readline(), timeout=10)
+    finally:
+        writer.close()
+    assert status_line.split()[1] == b"408"
+    assert 1.5 < time.monotonic() - started < 5  # HTTP_BODY_TIMEOUT_SECONDS is 2 here
