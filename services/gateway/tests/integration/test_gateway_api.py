@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -235,3 +236,24 @@ async def test_unknown_api_calls_answer_json(gateway, method, path, status):
     code, _, body = await _call(method, f"{gateway.url}{path}")
     assert code == status
     assert body["error"] in ("not_found", "method_not_allowed")
+
+
+async def test_pairing_codes_are_limited_per_connection_and_per_target_number(gateway, new_salons):
+    # Anyone with a page could otherwise have WhatsApp text codes to any number in the world.
+    target = {"phone": f"7999{random.randint(10**6, 10**7 - 1)}"}
+    token, _ = await _onboard(gateway, new_salons(1))
+    answers = [
+        (await _call("POST", f"{gateway.url}/marketplace/api/qr", token, json=target))[0]
+        for _ in range(4)
+    ]
+    assert answers == [202, 202, 202, 429]  # PAIRING_CODES_PER_CONNECTION = 3
+
+    other, _ = await _onboard(gateway, new_salons(1))
+    status, headers, body = await _call(
+        "POST", f"{gateway.url}/marketplace/api/qr", other, json=target
+    )
+    assert status == 429  # PAIRING_CODES_PER_PHONE = 3 for that number, whoever asks
+    assert body["error"] == "too_many_qr_requests" and int(headers["Retry-After"]) > 60
+    assert (await _call("POST", f"{gateway.url}/marketplace/api/qr", other))[
+        0
+    ] == 202  # a QR is fine
