@@ -12,7 +12,7 @@ PY_PACKAGES := . $(SERVICES) emulators/yclients-sandbox
 
 .PHONY: help
 help: ## List every target with what it does
-	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  \033[36m%-17s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 $(VENV)/.installed: pyproject.toml $(wildcard services/*/pyproject.toml) emulators/yclients-sandbox/pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -31,7 +31,7 @@ node: $(foreach p,$(NODE_PACKAGES),$(p)/node_modules/.installed) ## Install the 
 	touch $@
 
 .PHONY: system-deps
-system-deps: ## Install Debian packages the tests need (chromium, wrk) if missing
+system-deps: ## Install Debian packages the tests need (chromium, wrk, caddy) if missing
 	scripts/ensure-system-deps.sh
 
 .PHONY: services-up
@@ -49,12 +49,33 @@ run: install ## Run the four services locally (with the YClients sandbox and Wha
 .PHONY: test
 test: system-deps services-up install ## Create the test environment from nothing and run every test
 	$(PY) -m pytest
+	$(MAKE) --no-print-directory test-node
+
+.PHONY: test-unit
+test-unit: install ## The unit tier only: fast, no database, broker or processes
+	$(PY) -m pytest -m unit -q
+
+.PHONY: test-integration
+test-integration: system-deps services-up install ## The integration tier (real PostgreSQL, RabbitMQ, processes) and the Node suites
+	$(PY) -m pytest -m integration
+	$(MAKE) --no-print-directory test-node
+
+.PHONY: test-e2e
+test-e2e: system-deps services-up install ## The whole system with both emulators, browser included
+	$(PY) -m pytest -m e2e
+
+.PHONY: test-node
+test-node: node ## The bridge's and the WhatsApp emulator's node --test suites
 	@for p in $(NODE_PACKAGES); do echo "== node tests: $$p"; (cd $$p && npm test --silent) || exit 1; done
 
 .PHONY: lint
 lint: $(VENV)/.installed ## ruff (format check + lint) and mypy
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/ruff check .
+	$(MAKE) --no-print-directory lint-types
+
+.PHONY: lint-types
+lint-types: $(VENV)/.installed ## mypy, strict, over every package
 	$(VENV)/bin/mypy shared scripts testkit services/gateway/gateway services/webhook-ingest/webhook_ingest \
 		services/wa-session/wa_session services/activation/activation emulators/yclients-sandbox/yclients_sandbox
 
