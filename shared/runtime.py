@@ -23,6 +23,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 from shared.bus import BatchConsumer, BatchHandler, Consumer, Handler, Outbox, Publisher, connect
 from shared.db import Database
 from shared.metrics import HTTP_REQUESTS, HTTP_SECONDS, INSTANCE
+from shared.refusals import route_name
 from shared.settings import CommonSettings
 from shared.topology import QueueSpec, declare_queue
 
@@ -206,13 +207,6 @@ async def metrics(_request: web.Request) -> web.Response:
     response = web.Response(body=generate_latest(REGISTRY))
     response.content_type = CONTENT_TYPE_LATEST.split(";")[0]
     return response
-
-
-def route_name(request: web.Request) -> str:
-    """The pattern of the route a request matched: safe to log and count, where the path itself
-    may carry a secret (a salon's webhook URL)."""
-    resource = request.match_info.route.resource
-    return resource.canonical if resource is not None else "unmatched"
 
 
 @web.middleware

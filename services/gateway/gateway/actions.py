@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import re
 import uuid
-from typing import Any
 
 import structlog
 
@@ -14,24 +13,8 @@ from gateway.limits import GatewayLimits, TooMany, check, wait_phrase
 from gateway.onboarding import Snapshot, snapshot, start_login
 from shared.limits import Limit
 from shared.messages import RetryActivation, StartSession, StopSession
+from shared.refusals import Refusal
 from shared.runtime import Infrastructure
-
-
-class ActionRefused(Exception):
-    """A refusal the browser can show: HTTP status, stable code, Russian message."""
-
-    def __init__(
-        self, status: int, code: str, message: str, retry_after_seconds: int | None = None
-    ) -> None:
-        super().__init__(code)
-        self.status = status
-        self.code = code
-        self.message = message
-        self.retry_after_seconds = retry_after_seconds
-
-    def to_json(self) -> dict[str, Any]:
-        return {"error": self.code, "message": self.message}
-
 
 log = structlog.get_logger(__name__)
 
@@ -46,8 +29,8 @@ _PHONE_PUNCTUATION = re.compile(r"[\s()+\-]")
 _PHONE = re.compile(r"^\d{10,15}$")
 
 
-def token_refused(reason: str) -> ActionRefused:
-    return ActionRefused(401, f"token_{reason}", TOKEN_REFUSALS[reason])
+def token_refused(reason: str) -> Refusal:
+    return Refusal(401, f"token_{reason}", TOKEN_REFUSALS[reason])
 
 
 def normalize_phone(raw: object) -> str | None:
@@ -55,10 +38,10 @@ def normalize_phone(raw: object) -> str | None:
     if raw is None or raw == "":
         return None
     if not isinstance(raw, str):
-        raise ActionRefused(422, "bad_phone", "Номер телефона должен быть строкой цифр.")
+        raise Refusal(422, "bad_phone", "Номер телефона должен быть строкой цифр.")
     digits = _PHONE_PUNCTUATION.sub("", raw)
     if not _PHONE.match(digits):
-        raise ActionRefused(
+        raise Refusal(
             422, "bad_phone", "Введите номер целиком, с кодом страны: например 79991234567."
         )
     return digits
@@ -82,19 +65,19 @@ async def current_state(infra: Infrastructure, connection_id: uuid.UUID) -> Snap
     async with infra.database.unit_of_work() as uow:
         found = await snapshot(uow.session, connection_id)
     if found is None:
-        raise ActionRefused(404, "not_found", "Подключение не найдено.")
+        raise Refusal(404, "not_found", "Подключение не найдено.")
     return found
 
 
 def _require_open(state: Snapshot) -> None:
     if state.stage == "superseded":
-        raise ActionRefused(
+        raise Refusal(
             409,
             "superseded",
             "Эти филиалы подключаются по другой ссылке. Откройте последнюю ссылку из YClients.",
         )
     if state.stage == "done":
-        raise ActionRefused(409, "already_active", "Все филиалы уже подключены.")
+        raise Refusal(409, "already_active", "Все филиалы уже подключены.")
 
 
 TOO_MANY = (
@@ -103,8 +86,8 @@ TOO_MANY = (
 )
 
 
-def too_many(refusal: TooMany) -> ActionRefused:
-    return ActionRefused(
+def too_many(refusal: TooMany) -> Refusal:
+    return Refusal(
         429,
         "too_many_qr_requests",
         TOO_MANY.format(wait=wait_phrase(refusal.retry_after_seconds)),
@@ -165,7 +148,7 @@ async def activate(infra: Infrastructure, connection_id: uuid.UUID) -> None:
     state = await current_state(infra, connection_id)
     _require_open(state)
     if state.whatsapp_state != "connected":
-        raise ActionRefused(
+        raise Refusal(
             409,
             "whatsapp_not_connected",
             "Сначала подключите WhatsApp: отсканируйте QR-код на этой странице.",

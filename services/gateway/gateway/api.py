@@ -9,18 +9,11 @@ from typing import Any
 from aiohttp import web
 
 from gateway import actions
-from gateway.actions import ActionRefused
 from gateway.client_address import client_address
 from gateway.context import LIMITS, SETTINGS, TRUSTED_PROXIES
 from gateway.openapi import OPENAPI
+from shared.refusals import Refusal
 from shared.runtime import INFRA
-
-
-def _refusal(exc: ActionRefused) -> web.Response:
-    response = web.json_response(exc.to_json(), status=exc.status)
-    if exc.retry_after_seconds is not None:
-        response.headers["Retry-After"] = str(exc.retry_after_seconds)
-    return response
 
 
 def bearer_token(request: web.Request) -> str | None:
@@ -46,49 +39,40 @@ async def _json_body(request: web.Request) -> dict[str, Any]:
     try:
         body = json.loads(await request.read() or b"{}")
     except (json.JSONDecodeError, UnicodeDecodeError):
-        raise ActionRefused(400, "bad_json", "Тело запроса должно быть JSON-объектом.") from None
+        raise Refusal(400, "bad_json", "Тело запроса должно быть JSON-объектом.") from None
     if not isinstance(body, dict):
-        raise ActionRefused(400, "bad_json", "Тело запроса должно быть JSON-объектом.")
+        raise Refusal(400, "bad_json", "Тело запроса должно быть JSON-объектом.")
     return body
 
 
 async def post_qr(request: web.Request) -> web.Response:
-    try:
-        connection_id = await connection_of(request)
-        body = await _json_body(request)
-        mode = await actions.request_qr(
-            request.app[INFRA],
-            request.app[LIMITS],
-            connection_id,
-            body.get("phone"),
-            client_address(request, request.app[TRUSTED_PROXIES]),
-        )
-    except ActionRefused as exc:
-        return _refusal(exc)
+    connection_id = await connection_of(request)
+    body = await _json_body(request)
+    mode = await actions.request_qr(
+        request.app[INFRA],
+        request.app[LIMITS],
+        connection_id,
+        body.get("phone"),
+        client_address(request, request.app[TRUSTED_PROXIES]),
+    )
     return web.json_response({"sessionId": str(connection_id), "mode": mode}, status=202)
 
 
 async def get_status(request: web.Request) -> web.Response:
+    connection_id = await connection_of(request)
     try:
-        connection_id = await connection_of(request)
-        try:
-            asked = uuid.UUID(request.match_info["session_id"])
-        except ValueError:
-            raise ActionRefused(400, "bad_session_id", "Неверный номер сессии.") from None
-        if asked != connection_id:
-            raise ActionRefused(403, "forbidden", "Эта сессия принадлежит другому подключению.")
-        state = await actions.current_state(request.app[INFRA], connection_id)
-    except ActionRefused as exc:
-        return _refusal(exc)
+        asked = uuid.UUID(request.match_info["session_id"])
+    except ValueError:
+        raise Refusal(400, "bad_session_id", "Неверный номер сессии.") from None
+    if asked != connection_id:
+        raise Refusal(403, "forbidden", "Эта сессия принадлежит другому подключению.")
+    state = await actions.current_state(request.app[INFRA], connection_id)
     return web.json_response(state.to_json())
 
 
 async def post_activate(request: web.Request) -> web.Response:
-    try:
-        connection_id = await connection_of(request)
-        await actions.activate(request.app[INFRA], connection_id)
-    except ActionRefused as exc:
-        return _refusal(exc)
+    connection_id = await connection_of(request)
+    await actions.activate(request.app[INFRA], connection_id)
     return web.json_response(
         {"sessionId": str(connection_id), "activation": "requested"}, status=202
     )

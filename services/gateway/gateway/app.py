@@ -23,6 +23,7 @@ from gateway.revocations import OpenPages
 from gateway.security import security_headers
 from gateway.settings import GatewaySettings
 from gateway.sweeper import run_sweeper
+from shared.refusals import refusals
 from shared.runtime import (
     INFRA,
     add_operational_routes,
@@ -115,7 +116,7 @@ async def _end_sockets(app: web.Application) -> None:
 
 def create_app(settings: GatewaySettings) -> web.Application:
     app = web.Application(
-        middlewares=[friendly_errors, bounded_bodies(settings.body_timeout_seconds)]
+        middlewares=[refusals(), friendly_errors, bounded_bodies(settings.body_timeout_seconds)]
     )
     app[SETTINGS] = settings
     origins = settings.origins()

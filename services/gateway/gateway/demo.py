@@ -19,11 +19,11 @@ import aiohttp
 import structlog
 from aiohttp import web
 
-from gateway.actions import ActionRefused
 from gateway.api import connection_of
 from gateway.context import SETTINGS
 from shared.bus import listen
 from shared.messages import Envelope, SessionConnected, SessionQr
+from shared.refusals import Refusal
 from shared.runtime import INFRA, background_ctx
 
 log = structlog.get_logger(__name__)
@@ -79,19 +79,17 @@ async def _scan(phone_url: str, qr: str) -> dict[str, Any]:
         ):
             status = response.status
     except (aiohttp.ClientError, TimeoutError):
-        raise ActionRefused(
+        raise Refusal(
             502, "demo_phone_unreachable", "Эмулятор телефона не отвечает. Он запущен?"
         ) from None
     if status == 404:
-        raise ActionRefused(
+        raise Refusal(
             409, "qr_outdated", "Этот QR-код уже сменился. Дождитесь нового и нажмите ещё раз."
         )
     if status == 409:
         raise ScanRefused()
     if status >= 400:
-        raise ActionRefused(
-            502, "demo_phone_refused", f"Эмулятор телефона отказал (HTTP {status})."
-        )
+        raise Refusal(502, "demo_phone_refused", f"Эмулятор телефона отказал (HTTP {status}).")
     return {"scanned": True}
 
 
@@ -111,7 +109,7 @@ async def _scan_like_an_admin(
             with contextlib.suppress(ScanRefused):
                 return await _scan(phone_url, fresh)
             break
-    raise ActionRefused(
+    raise Refusal(
         409,
         "link_refused",
         "Телефон: «Не удалось связать устройство». Дождитесь нового QR-кода и нажмите ещё раз.",
@@ -119,16 +117,12 @@ async def _scan_like_an_admin(
 
 
 async def post_demo_scan(request: web.Request) -> web.Response:
-    try:
-        connection_id = await connection_of(request)
-        qr = request.app[LATEST_QR].get(connection_id)
-        if qr is None:
-            raise ActionRefused(409, "no_qr_yet", "QR-код ещё не готов. Подождите пару секунд.")
-        phone_url = str(request.app[SETTINGS].demo_phone_url)
-        body = await _scan_like_an_admin(request.app[LATEST_QR], connection_id, phone_url, qr)
-    except ActionRefused as exc:
-        log.info("demo scan refused", reason=exc.code)
-        return web.json_response(exc.to_json(), status=exc.status)
+    connection_id = await connection_of(request)
+    qr = request.app[LATEST_QR].get(connection_id)
+    if qr is None:
+        raise Refusal(409, "no_qr_yet", "QR-код ещё не готов. Подождите пару секунд.")
+    phone_url = str(request.app[SETTINGS].demo_phone_url)
+    body = await _scan_like_an_admin(request.app[LATEST_QR], connection_id, phone_url, qr)
     # Never the QR string itself: it is a credential while it is on screen.
     log.info("demo scan", connection_id=str(connection_id))
     return web.json_response(body)

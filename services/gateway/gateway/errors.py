@@ -1,4 +1,5 @@
-"""Unknown paths and wrong methods: JSON for the API, a Russian page for browsers."""
+"""aiohttp's own errors (unknown paths, wrong methods, slow or large bodies): a refusal with a
+Russian message for the API, a Russian page for browsers."""
 
 from __future__ import annotations
 
@@ -7,15 +8,16 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 
 from gateway import pages
+from shared.refusals import as_refusal
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 API_PREFIX = "/marketplace/api/"
 API_MESSAGES = {
-    404: ("not_found", "Нет такого адреса API."),
-    405: ("method_not_allowed", "Этот метод здесь не поддерживается."),
-    408: ("request_timeout", "Запрос не дошёл целиком. Проверьте интернет и попробуйте ещё раз."),
-    413: ("request_too_large", "Запрос слишком большой."),
+    404: "Нет такого адреса API.",
+    405: "Этот метод здесь не поддерживается.",
+    408: "Запрос не дошёл целиком. Проверьте интернет и попробуйте ещё раз.",
+    413: "Запрос слишком большой.",
 }
 
 
@@ -33,8 +35,7 @@ async def friendly_errors(request: web.Request, handler: Handler) -> web.StreamR
         if exc.status < 400:
             raise
         if request.path.startswith(API_PREFIX):
-            code, message = API_MESSAGES.get(exc.status, ("bad_request", "Неверный запрос."))
-            return web.json_response({"error": code, "message": message}, status=exc.status)
+            raise as_refusal(exc, API_MESSAGES.get(exc.status, "Неверный запрос.")) from None
         if exc.status == 404:
             return pages.not_found()
         raise

@@ -19,7 +19,7 @@ import socketio
 import structlog
 
 from gateway import actions, revocations
-from gateway.actions import ActionRefused, token_refused
+from gateway.actions import token_refused
 from gateway.client_address import Network, client_address
 from gateway.limits import GatewayLimits
 from gateway.qr_image import qr_data_url
@@ -38,6 +38,7 @@ from shared.messages import (
     SessionQr,
     SessionStatus,
 )
+from shared.refusals import Refusal
 from shared.runtime import Infrastructure
 
 log = structlog.get_logger(__name__)
@@ -45,9 +46,10 @@ log = structlog.get_logger(__name__)
 NAMESPACE = "/marketplace"
 
 
-def _refusal_event(exc: ActionRefused) -> dict[str, Any]:
-    action = {401: "restart", 429: "request-qr"}.get(exc.status)
-    return {"code": exc.code, "message": exc.message, "action": action}
+def refusal_event(refusal: Refusal) -> dict[str, Any]:
+    """A refusal as the page shows it: the message and the next step it offers."""
+    action = {401: "restart", 429: "request-qr"}.get(refusal.status)
+    return {"code": refusal.code, "message": refusal.message, "action": action}
 
 
 class MarketplaceNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
@@ -55,6 +57,7 @@ class MarketplaceNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
 
     The token is checked at connect and again on every client event (it may have been revoked
     meanwhile), and a socket is ended when its token expires, so an open page never outlives it.
+    A refusal raised by any handler reaches the page as an ``error`` event (see trigger_event).
     """
 
     def __init__(
@@ -79,12 +82,7 @@ class MarketplaceNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
 
     async def on_connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> None:
         token = auth.get("token") if isinstance(auth, dict) else None
-        try:
-            claims = await self._authenticate(token)
-        except ActionRefused as exc:
-            raise socketio.exceptions.ConnectionRefusedError(
-                exc.message, _refusal_event(exc)
-            ) from None
+        claims = await self._authenticate(token)
         expiry = asyncio.get_running_loop().call_later(
             (claims.expires_at - datetime.now(UTC)).total_seconds(),
             lambda: asyncio.ensure_future(self._end(sid, token_refused("expired"))),
@@ -98,46 +96,45 @@ class MarketplaceNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         with contextlib.suppress(KeyError):
             (await self.get_session(sid))["expiry"].cancel()
 
-    async def _end(self, sid: str, refusal: ActionRefused) -> None:
-        await self.emit("error", _refusal_event(refusal), to=sid)
+    async def _end(self, sid: str, refusal: Refusal) -> None:
+        await self.emit("error", refusal_event(refusal), to=sid)
         await self.disconnect(sid)
 
-    async def _connection(self, sid: str) -> uuid.UUID | None:
-        """The socket's connection if its token still holds; otherwise the socket is ended."""
-        try:
-            claims = await self._authenticate((await self.get_session(sid)).get("token"))
-        except ActionRefused as exc:
-            await self._end(sid, exc)
-            return None
+    async def _connection(self, sid: str) -> uuid.UUID:
+        """The socket's connection, if its token still holds (else a 401 refusal ends it)."""
+        claims = await self._authenticate((await self.get_session(sid)).get("token"))
         return claims.connection_id
 
     async def _send_status(self, sid: str, connection_id: uuid.UUID) -> None:
-        try:
-            state = await actions.current_state(self._infra(), connection_id)
-        except ActionRefused as exc:
-            await self.emit("error", _refusal_event(exc), to=sid)
-            return
+        state = await actions.current_state(self._infra(), connection_id)
         await self.emit("status", state.to_json(), to=sid)
 
     async def on_check_status(self, sid: str, _data: Any = None) -> None:
-        connection_id = await self._connection(sid)
-        if connection_id is not None:
-            await self._send_status(sid, connection_id)
+        await self._send_status(sid, await self._connection(sid))
 
     async def on_request_qr(self, sid: str, data: Any = None) -> None:
         connection_id = await self._connection(sid)
-        if connection_id is None:
-            return
         phone = data.get("phone") if isinstance(data, dict) else None
         address = (await self.get_session(sid))["address"]
-        try:
-            await actions.request_qr(self._infra(), self._limits, connection_id, phone, address)
-        except ActionRefused as exc:
-            await self.emit("error", _refusal_event(exc), to=sid)
+        await actions.request_qr(self._infra(), self._limits, connection_id, phone, address)
 
     async def trigger_event(self, event: str, *args: Any) -> Any:
-        # Client event names have dashes ("request-qr"); handlers cannot.
-        return await super().trigger_event(event.replace("-", "_"), *args)
+        """Every event's refusals in one place: at connect the socket is refused, later the
+        page gets an ``error``; a token that no longer holds (401) ends the socket."""
+        try:
+            # Client event names have dashes ("request-qr"); handlers cannot.
+            return await super().trigger_event(event.replace("-", "_"), *args)
+        except Refusal as refusal:
+            if event == "connect":
+                raise socketio.exceptions.ConnectionRefusedError(
+                    refusal.message, refusal_event(refusal)
+                ) from None
+            sid = args[0]
+            if refusal.status == 401:
+                await self._end(sid, refusal)
+            else:
+                await self.emit("error", refusal_event(refusal), to=sid)
+            return None
 
 
 # --- the relay: bus events to rooms -------------------------------------------------------------

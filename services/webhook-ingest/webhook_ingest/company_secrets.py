@@ -22,7 +22,7 @@ from sqlalchemy import select
 from shared.crypto import constant_time_equals
 from shared.db import Database
 from shared.models import Company
-from webhook_ingest.rejections import Rejected
+from shared.refusals import Refusal
 
 RECHECK_AFTER_SECONDS = 1.0
 MAX_ENTRIES = 100_000
@@ -61,7 +61,7 @@ class CompanySecrets:
         ):
             entry = await self._load(company_id)
         if not _matches(entry, presented):
-            raise Rejected(403, "wrong_secret", "the URL secret does not belong to this company_id")
+            raise Refusal(403, "wrong_secret", "the URL secret does not belong to this company_id")
 
     async def _cached(self, company_id: int) -> _Entry:
         entry = self._entries.get(company_id)

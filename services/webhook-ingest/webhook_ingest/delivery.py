@@ -19,8 +19,8 @@ import structlog
 from prometheus_client import Counter, Gauge
 
 from shared.bus import Publisher, SerializedMessage
+from shared.refusals import Refusal
 from shared.topology import EVENTS_EXCHANGE
-from webhook_ingest.rejections import Rejected
 from webhook_ingest.spool import Spool, orphaned_slots, read_segment
 
 log = structlog.get_logger(__name__)
@@ -73,7 +73,7 @@ class Delivery:
             # The broker has been away long enough to fill the spool: now a 503 makes YClients
             # retry, rather than filling the disk other things need.
             log.error("spool full; refusing webhooks", spool_bytes=self._spool.pending_bytes())
-            raise Rejected(503, "busy", "try again shortly")
+            raise Refusal(503, "busy", "try again shortly")
         await self._spool.append(messages)
         SPOOLED.inc(len(messages))
         return "spooled"

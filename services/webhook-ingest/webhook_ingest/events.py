@@ -32,8 +32,8 @@ from shared.messages import (
     entity_routing_key,
     lifecycle_routing_key,
 )
+from shared.refusals import Refusal
 from webhook_ingest.parsing import TOO_DEEP, EntityBody, Kind, LifecycleBody
-from webhook_ingest.rejections import Rejected
 
 # Fixed forever: changing it would make old and new copies of one event look different.
 _ENVELOPE_NAMESPACE = uuid.UUID("6f1d3c5e-2b7a-4e0f-9a51-8c3d2e4f6a70")
@@ -44,7 +44,7 @@ def canonical_json(body: dict[str, Any]) -> bytes:
         return orjson.dumps(body, option=orjson.OPT_SORT_KEYS)
     except orjson.JSONEncodeError:
         # orjson writes at most 254 levels; the envelope adds two more (see _message).
-        raise Rejected(422, "invalid_body", TOO_DEEP) from None
+        raise Refusal(422, "invalid_body", TOO_DEEP) from None
 
 
 DEFAULT_DEDUP_SECONDS = 60
@@ -131,7 +131,7 @@ def _message(
             payload=payload,
         )
     except orjson.JSONEncodeError:
-        raise Rejected(422, "invalid_body", TOO_DEEP) from None
+        raise Refusal(422, "invalid_body", TOO_DEEP) from None
     return SerializedMessage(
         routing_key, envelope_id, message_type, correlation_id, received_at, body
     )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -14,12 +13,11 @@ from prometheus_client import Counter
 from shared.bus import SerializedMessage
 from shared.crypto import constant_time_equals
 from shared.logging import Sampled
-from shared.runtime import route_name
+from shared.refusals import Refusal, refusals, route_name
 from webhook_ingest.company_secrets import CompanySecrets
 from webhook_ingest.delivery import Delivery
 from webhook_ingest.events import entity_message, lifecycle_message
 from webhook_ingest.parsing import Kind, classify, decode_json, parse_entities, parse_lifecycle
-from webhook_ingest.rejections import Rejected
 from webhook_ingest.settings import IngestSettings
 
 log = structlog.get_logger(__name__)
@@ -61,19 +59,19 @@ class Ingest:
     def _lifecycle(self, document: dict[str, Any], received_at: datetime) -> SerializedMessage:
         token = document.get("partner_token")
         if token is None or token == "":
-            raise Rejected(401, "missing_partner_token", "partner_token is required")
+            raise Refusal(401, "missing_partner_token", "partner_token is required")
         if not isinstance(token, str) or not constant_time_equals(token, self._partner_token):
-            raise Rejected(403, "wrong_partner_token", "partner_token is not ours")
+            raise Refusal(403, "wrong_partner_token", "partner_token is not ours")
         parsed = parse_lifecycle(document)
         if parsed.application_id != self._application_id:
-            raise Rejected(403, "wrong_application", "application_id is not this application")
+            raise Refusal(403, "wrong_application", "application_id is not this application")
         return lifecycle_message(parsed, document, received_at, self._dedup_seconds)
 
     async def _entities(
         self, document: Any, url_secret: str | None, received_at: datetime
     ) -> list[SerializedMessage]:
         if not url_secret:
-            raise Rejected(
+            raise Refusal(
                 401,
                 "missing_webhook_secret",
                 "entity webhooks are accepted only on the per-company URL with its secret",
@@ -100,39 +98,20 @@ def add_callback_routes(app: web.Application) -> None:
     app.router.add_post(CALLBACK_PATH + "/{webhook_secret}", receive)
 
 
-@web.middleware
-async def json_errors(
-    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
-) -> web.StreamResponse:
-    """Every refusal as JSON; anything unexpected as a 503 so YClients retries, never a 500."""
-    try:
-        return await handler(request)
-    except Rejected as exc:
-        REJECTED.labels(str(exc.status)).inc()
-        REFUSALS_LOGGED.log(
-            log.info,
-            "webhook refused",
-            status=exc.status,
-            error=exc.error,
-            route=route_name(request),
-        )
-        return _error(exc.status, exc.error, exc.detail)
-    except web.HTTPRequestEntityTooLarge as exc:
-        # Raised by aiohttp's read wherever the body is read first (see bounded_bodies).
-        REJECTED.labels("413").inc()
-        return _error(413, "body_too_large", exc.text)
-    except web.HTTPException as exc:
-        if exc.status < 400:
-            raise
-        return _error(exc.status, exc.reason.lower().replace(" ", "_"), None, exc.headers)
-    except Exception as exc:
-        REJECTED.labels("503").inc()
-        log.error("webhook not accepted", error=repr(exc), route=route_name(request))
-        return _error(503, "unavailable", "try again shortly")
+def _noticed(request: web.Request, refusal: Refusal) -> None:
+    REJECTED.labels(str(refusal.status)).inc()
+    if refusal.status >= 500:
+        return  # logged where it happened
+    REFUSALS_LOGGED.log(
+        log.info,
+        "webhook refused",
+        status=refusal.status,
+        error=refusal.code,
+        route=route_name(request),
+    )
 
 
-def _error(status: int, error: str, detail: Any, headers: Any = None) -> web.Response:
-    response = web.json_response({"error": error, "detail": detail}, status=status)
-    if headers and "Allow" in headers:
-        response.headers["Allow"] = headers["Allow"]
-    return response
+# Every refusal as JSON; anything unexpected as a 503 so YClients retries, never a 500.
+json_errors = refusals(
+    noticed=_noticed, unexpected=Refusal(503, "unavailable", "try again shortly")
+)

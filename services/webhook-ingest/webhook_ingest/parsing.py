@@ -23,7 +23,7 @@ from pydantic import (
     ValidationError,
 )
 
-from webhook_ingest.rejections import Rejected
+from shared.refusals import Refusal
 
 # marketplace_events stores ids as BIGINT and names in short varchar columns.
 MAX_ID = 2**63 - 1
@@ -85,19 +85,19 @@ TOO_DEEP = "the body is nested too deeply"
 
 def decode_json(raw: bytes) -> Any:
     if not raw.strip():
-        raise Rejected(400, "empty_body", "the body must be a JSON object or array")
+        raise Refusal(400, "empty_body", "the body must be a JSON object or array")
     try:
         document = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
-        raise Rejected(400, "malformed_json", str(exc)[:200]) from None
+        raise Refusal(400, "malformed_json", str(exc)[:200]) from None
     try:
         if _LONG_DIGIT_RUN in raw.translate(_DIGITS_ONLY) and _has_wide_integer(json.loads(raw)):
-            raise Rejected(422, "invalid_body", "integers must fit in 64 bits")
+            raise Refusal(422, "invalid_body", "integers must fit in 64 bits")
         if b"\\u0000" in raw and _contains_nul(document):
             # PostgreSQL cannot store NUL inside JSONB strings.
-            raise Rejected(422, "invalid_body", "strings must not contain the NUL character")
+            raise Refusal(422, "invalid_body", "strings must not contain the NUL character")
     except RecursionError:
-        raise Rejected(422, "invalid_body", TOO_DEEP) from None
+        raise Refusal(422, "invalid_body", TOO_DEEP) from None
     return document
 
 
@@ -130,12 +130,12 @@ def classify(document: Any) -> Kind:
     if isinstance(document, list):
         return Kind.ENTITY
     if not isinstance(document, dict):
-        raise Rejected(422, "invalid_body", "the body must be a JSON object or array")
+        raise Refusal(422, "invalid_body", "the body must be a JSON object or array")
     if any(key in document for key in _ENTITY_MARKERS):
         return Kind.ENTITY
     if any(key in document for key in _LIFECYCLE_MARKERS):
         return Kind.LIFECYCLE
-    raise Rejected(
+    raise Refusal(
         422,
         "unrecognized_body",
         "expected a lifecycle event (salon_id, application_id, event, partner_token) "
@@ -147,7 +147,9 @@ def parse_lifecycle(document: dict[str, Any]) -> LifecycleBody:
     try:
         return LifecycleBody.model_validate(document)
     except ValidationError as exc:
-        raise Rejected(422, "invalid_body", _errors(exc)) from None
+        raise Refusal(
+            422, "invalid_body", "the body does not validate", detail=_errors(exc)
+        ) from None
 
 
 def parse_entities(document: Any) -> list[EntityBody]:
@@ -155,11 +157,17 @@ def parse_entities(document: Any) -> list[EntityBody]:
     try:
         if isinstance(document, list):
             if not document:
-                raise Rejected(422, "invalid_body", "the array is empty")
+                raise Refusal(422, "invalid_body", "the array is empty")
             return _ENTITY_LIST.validate_python(document)
         return [EntityBody.model_validate(document)]
     except ValidationError as exc:
-        raise Rejected(422, "invalid_body", _errors(exc)) from None
+        raise Refusal(
+            422, "invalid_body", "the body does not validate", detail=_errors(exc)
+        ) from None
+
+
+def _invalid(exc: ValidationError) -> Refusal:
+    return Refusal(422, "invalid_body", "the body does not validate", detail=_errors(exc))
 
 
 def _errors(exc: ValidationError) -> list[dict[str, Any]]:

@@ -10,10 +10,10 @@ import pytest
 from webhook_ingest.delivery import Delivery
 from webhook_ingest.events import entity_message
 from webhook_ingest.parsing import parse_entities
-from webhook_ingest.rejections import Rejected
 from webhook_ingest.spool import claim_slot
 
 from shared.bus import Publisher, connect
+from shared.refusals import Refusal
 from testkit.environment import TestEnvironment
 
 LIMIT = 1024 * 1024  # the smallest the setting allows
@@ -39,9 +39,9 @@ async def test_a_full_spool_refuses_with_503_until_forwarding_frees_room(
         while spool.pending_bytes() < LIMIT:
             assert await delivery.deliver([message]) == "spooled"
         full = spool.pending_bytes()
-        with pytest.raises(Rejected) as refusal:
+        with pytest.raises(Refusal) as refusal:
             await delivery.deliver([message])
-        assert (refusal.value.status, refusal.value.error) == (503, "busy")
+        assert (refusal.value.status, refusal.value.code) == (503, "busy")
         assert spool.pending_bytes() == full  # nothing written for the refused event
 
         await spool.seal()

@@ -7,9 +7,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from webhook_ingest.events import dedup_key, entity_message, lifecycle_message, message_id
 from webhook_ingest.parsing import Kind, parse_entities, parse_lifecycle
-from webhook_ingest.rejections import Rejected
 
 from shared.messages import EntityReceived, Envelope, LifecycleReceived
+from shared.refusals import Refusal
 
 RECORD = {"company_id": 1, "resource": "record", "resource_id": 9, "status": "update", "data": {}}
 NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
@@ -86,6 +86,6 @@ def test_a_body_too_deep_to_serialize_is_refused_not_failed() -> None:
     for _ in range(300):
         deep = [deep]
     body = {**RECORD, "data": {"nested": deep}}
-    with pytest.raises(Rejected) as refusal:
+    with pytest.raises(Refusal) as refusal:
         entity_message(parse_entities(body)[0], body, NOW)
-    assert (refusal.value.status, refusal.value.error) == (422, "invalid_body")
+    assert (refusal.value.status, refusal.value.code) == (422, "invalid_body")

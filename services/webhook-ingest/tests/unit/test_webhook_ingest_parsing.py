@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 from webhook_ingest.parsing import Kind, classify, decode_json, parse_entities, parse_lifecycle
-from webhook_ingest.rejections import Rejected
+
+from shared.refusals import Refusal
 
 RECORD = {
     "company_id": 123,
@@ -16,8 +17,8 @@ RECORD = {
 LIFECYCLE = {"salon_id": 123, "application_id": 45, "event": "uninstall", "partner_token": "t"}
 
 
-def _refusal(call, *args) -> Rejected:  # type: ignore[no-untyped-def]
-    with pytest.raises(Rejected) as caught:
+def _refusal(call, *args) -> Refusal:  # type: ignore[no-untyped-def]
+    with pytest.raises(Refusal) as caught:
         call(*args)
     return caught.value
 
@@ -37,7 +38,7 @@ def _refusal(call, *args) -> Rejected:  # type: ignore[no-untyped-def]
 )
 def test_bodies_that_are_not_json_are_400(raw: bytes, error: str) -> None:
     refusal = _refusal(decode_json, raw)
-    assert (refusal.status, refusal.error) == (400, error)
+    assert (refusal.status, refusal.code) == (400, error)
 
 
 def test_nul_in_a_string_is_refused_because_postgresql_cannot_store_it() -> None:
@@ -54,7 +55,7 @@ def test_integers_are_kept_exactly_or_refused_never_rounded() -> None:
     assert decode_json(b'{"phone": "79161234567890123456"}') == {"phone": "79161234567890123456"}
     for wide in (b'{"a": 18446744073709551616}', b'{"a": [-9223372036854775809]}'):
         refusal = _refusal(decode_json, wide)
-        assert (refusal.status, refusal.error) == (422, "invalid_body")
+        assert (refusal.status, refusal.code) == (422, "invalid_body")
 
 
 def test_classification() -> None:
