@@ -12,7 +12,6 @@ import pytest
 from shared.db import Database
 from testkit.environment import TestEnvironment, create_environment, drop_environment
 
-
 TIERS = ("unit", "integration", "e2e")
 
 

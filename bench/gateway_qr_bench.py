@@ -32,7 +32,7 @@ import socketio
 from yclients_sandbox.redirect import build_redirect_url
 
 from shared.bus import Publisher, connect
-from shared.messages import Envelope, SessionQr
+from shared.messages import Envelope, QrIssued
 from shared.topology import EVENTS_EXCHANGE
 from testkit.environment import TEST_SECRETS, create_environment, drop_environment
 from testkit.processes import Process, free_port, python_module, wait_http_ok
@@ -86,8 +86,8 @@ async def onboard(url: str) -> tuple[str, str]:
     return token, connection_id
 
 
-def qr(connection_id: str, index: int) -> SessionQr:
-    return SessionQr(
+def qr(connection_id: str, index: int) -> QrIssued:
+    return QrIssued(
         session_id=connection_id,
         qr=f"2@{uuid.uuid4().hex}{uuid.uuid4().hex},{uuid.uuid4().hex},{uuid.uuid4().hex}",
         index=index,

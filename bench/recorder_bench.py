@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import time
 import uuid
-from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -30,7 +29,7 @@ from webhook_ingest.parsing import EntityBody
 from webhook_ingest.recorder import HANDLERS, record_batch
 
 from bench.webhook_ingest_bench import record_body
-from shared.bus import BatchConsumer, BatchHandler, Consumer, Handler, Outbox, Publisher, connect
+from shared.bus import BatchConsumer, BatchHandler, Consumer, Handlers, Outbox, Publisher, connect
 from shared.db import Database
 from shared.models import MarketplaceEvent
 from shared.runtime import BATCH_PREFETCH
@@ -68,7 +67,7 @@ async def measure(
     connection: Any,
     database: Database,
     publisher: Publisher,
-    handlers: Mapping[str, Handler],
+    handlers: Handlers,
     batch_handler: BatchHandler | None,
     prefetch: int,
 ) -> dict[str, float]:

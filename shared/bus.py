@@ -37,7 +37,22 @@ from shared.topology import (
 
 log = structlog.get_logger(__name__)
 
-Handler = Callable[[Envelope, UnitOfWork], Awaitable[None]]
+# A message's handler gets its payload, parsed once into its class, and the unit of work the
+# message is handled in; a service binds its other dependencies (functools.partial).
+Handler = Callable[[Any, UnitOfWork], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class Relay:
+    """A handler that only passes an event on (to a browser, to a cache): it gets the payload
+    alone and runs without a unit of work, so without a transaction or a claim of the message
+    id. A redelivered message is passed on again, which such a handler must bear."""
+
+    handle: Callable[[Any], Awaitable[None]]
+
+
+# What a consumer routes: each payload class to its handler.
+Handlers = Mapping[type[Payload], Handler | Relay]
 # Handles many envelopes in one unit of work; must be idempotent by itself (see BatchConsumer).
 BatchHandler = Callable[[Sequence[Envelope], UnitOfWork], Awaitable[None]]
 
@@ -281,7 +296,7 @@ class Consumer:
         *,
         connection: AbstractRobustConnection,
         spec: QueueSpec,
-        handlers: Mapping[str, Handler],
+        handlers: Handlers,
         database: Database,
         outbox: Outbox,
         publisher: Publisher,
@@ -289,7 +304,8 @@ class Consumer:
     ) -> None:
         self._connection = connection
         self._spec = spec
-        self._handlers = handlers
+        # By the wire name (the envelope's type): the payload class and its handler.
+        self._routes = {cls.message_type: (cls, handler) for cls, handler in handlers.items()}
         self._database = database
         self._outbox = outbox
         self._publisher = publisher
@@ -331,8 +347,8 @@ class Consumer:
             if task is not None:
                 self._in_flight.discard(task)
 
-    def handler_for(self, message_type: str) -> Handler | None:
-        return self._handlers.get(message_type)
+    def handles(self, message_type: str) -> bool:
+        return message_type in self._routes
 
     async def _process(self, message: AbstractIncomingMessage) -> None:
         try:
@@ -340,10 +356,11 @@ class Consumer:
         except ValidationError as exc:
             await self._dead_letter(message, f"malformed envelope: {exc.error_count()} errors")
             return
-        handler = self.handler_for(envelope.type)
-        if handler is None:
+        route = self._routes.get(envelope.type)
+        if route is None:
             await message.ack()
             return
+        payload_class, handler = route
         MESSAGE_LAG_SECONDS.labels(self._spec.name).observe(
             max(0.0, (utcnow() - envelope.time).total_seconds())
         )
@@ -355,13 +372,18 @@ class Consumer:
             consumer=self._spec.name,
         ):
             try:
-                async with self._database.unit_of_work() as uow:
-                    outcome = "duplicate"
-                    if await uow.claim_message(self._spec.name, envelope.id):
-                        await handler(envelope, uow)
-                        outcome = "handled"
-                    await uow.commit()
-                await self._outbox.flush(uow)
+                payload = envelope.parse(payload_class)
+                if isinstance(handler, Relay):
+                    await handler.handle(payload)
+                    outcome = "handled"
+                else:
+                    async with self._database.unit_of_work() as uow:
+                        outcome = "duplicate"
+                        if await uow.claim_message(self._spec.name, envelope.id):
+                            await handler(payload, uow)
+                            outcome = "handled"
+                        await uow.commit()
+                    await self._outbox.flush(uow)
             except (PermanentError, ValidationError) as exc:
                 log.error("message cannot be handled", error=str(exc))
                 await self._dead_letter(message, str(exc))
@@ -455,7 +477,7 @@ class BatchConsumer(Consumer):
         *,
         connection: AbstractRobustConnection,
         spec: QueueSpec,
-        handlers: Mapping[str, Handler],
+        handlers: Handlers,
         batch_handler: BatchHandler,
         database: Database,
         outbox: Outbox,
@@ -548,7 +570,7 @@ class BatchConsumer(Consumer):
                 envelope = Envelope.from_bytes(message.body)
             except ValidationError:
                 envelope = None
-            if envelope is None or self.handler_for(envelope.type) is None:
+            if envelope is None or not self.handles(envelope.type):
                 # Malformed (dead-lettered) or nobody's (acked): exactly as one by one.
                 await self._process(message)
             else:

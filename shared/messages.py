@@ -121,8 +121,7 @@ SessionState = Literal[
 class SessionCommand(Command):
     session_id: str
     # When the sender asked: of a start and a stop handled out of order, the later asked wins.
-    # Without it a command counts as asked when it is handled.
-    requested_at: datetime | None = None
+    requested_at: datetime = Field(default_factory=utcnow)
 
 
 class StartSession(SessionCommand):
@@ -140,7 +139,7 @@ class LogoutSession(SessionCommand):
     reason: str = "requested"
 
 
-class SessionQr(Event):
+class QrIssued(Event):
     message_type: ClassVar[str] = "wa.session.qr"
     session_id: str
     qr: str
@@ -151,13 +150,13 @@ class SessionQr(Event):
     refresh: bool = False
 
 
-class SessionPairingCode(Event):
+class PairingCodeIssued(Event):
     message_type: ClassVar[str] = "wa.session.pairing_code"
     session_id: str
     code: str
 
 
-class SessionStatus(Event):
+class SessionStateChanged(Event):
     message_type: ClassVar[str] = "wa.session.status"
     session_id: str
     state: SessionState
@@ -181,7 +180,7 @@ class SessionLoggedOut(Event):
     reason: str = "logged_out"
 
 
-class SessionError(Event):
+class SessionFailed(Event):
     message_type: ClassVar[str] = "wa.session.error"
     session_id: str
     reason: str
@@ -285,12 +284,12 @@ def _token(word: str) -> str:
 
 COMMANDS: tuple[type[Command], ...] = (StartSession, StopSession, LogoutSession, RetryActivation)
 EVENTS: tuple[type[Event], ...] = (
-    SessionQr,
-    SessionPairingCode,
-    SessionStatus,
+    QrIssued,
+    PairingCodeIssued,
+    SessionStateChanged,
     SessionConnected,
     SessionLoggedOut,
-    SessionError,
+    SessionFailed,
     ActivationStarted,
     ActivationCompleted,
     ActivationFailed,

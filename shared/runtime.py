@@ -8,7 +8,7 @@ import asyncio
 import gc
 import sys
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,7 +20,7 @@ from aiohttp.typedefs import Handler as HttpHandler
 from aiohttp.typedefs import Middleware
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 
-from shared.bus import BatchConsumer, BatchHandler, Consumer, Handler, Outbox, Publisher, connect
+from shared.bus import BatchConsumer, BatchHandler, Consumer, Handlers, Outbox, Publisher, connect
 from shared.db import Database
 from shared.metrics import HTTP_REQUESTS, HTTP_SECONDS, INSTANCE
 from shared.refusals import route_name
@@ -156,7 +156,7 @@ def task_ctx(
 async def start_consumer(
     app: web.Application,
     spec: QueueSpec,
-    handlers: Mapping[str, Handler],
+    handlers: Handlers,
     settings: CommonSettings,
     batch_handler: BatchHandler | None = None,
 ) -> Callable[[], Awaitable[None]]:

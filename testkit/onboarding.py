@@ -14,7 +14,7 @@ import aiohttp
 import jwt
 from yclients_sandbox.testing import RunningSandbox
 
-from shared.messages import ActivationCompleted, Envelope, SessionQr
+from shared.messages import ActivationCompleted, Envelope, QrIssued
 from testkit.processes import eventually
 from testkit.system import RunningSystem, WhatsAppEmulator
 
@@ -51,7 +51,7 @@ async def onboard(
     try:
         channel = await connection.channel()
         events = await channel.declare_queue(exclusive=True)
-        for key in (SessionQr.message_type, ActivationCompleted.message_type):
+        for key in (QrIssued.message_type, ActivationCompleted.message_type):
             await events.bind("aiadmin.events", key)
         shown: list[str] = []
         completed = asyncio.Event()
@@ -61,8 +61,8 @@ async def onboard(
                 envelope = Envelope.from_bytes(message.body)
                 if envelope.correlation_id != connection_id:
                     return
-                if envelope.type == SessionQr.message_type:
-                    shown.append(envelope.parse(SessionQr).qr)
+                if envelope.type == QrIssued.message_type:
+                    shown.append(envelope.parse(QrIssued).qr)
                 else:
                     completed.set()
 

@@ -19,7 +19,7 @@ import socketio
 from sqlalchemy import select
 
 from shared.db import Database
-from shared.messages import Envelope, SessionQr
+from shared.messages import Envelope, QrIssued
 from shared.models import Company, IntegrationStatus
 from testkit.environment import TestEnvironment
 from testkit.processes import eventually
@@ -68,9 +68,9 @@ async def test_redirect_to_active_salons(
             """The newest QR string on the bus: what the page shows now."""
             if not shown:
                 first = await eventually(lambda: qr_queue.get(fail=False), timeout=40)
-                shown.append(Envelope.from_bytes(first.body).parse(SessionQr).qr)
+                shown.append(Envelope.from_bytes(first.body).parse(QrIssued).qr)
             while (message := await qr_queue.get(fail=False)) is not None:
-                shown.append(Envelope.from_bytes(message.body).parse(SessionQr).qr)
+                shown.append(Envelope.from_bytes(message.body).parse(QrIssued).qr)
             return shown[-1]
 
         await qr_on_screen()

@@ -11,11 +11,10 @@ from activation.activate import activate_connection
 from activation.channel import switch_channel_off
 from activation.dependencies import Dependencies
 from activation.lifecycle import apply_lifecycle
-from shared.bus import Handler, PermanentError
+from shared.bus import Handlers, PermanentError
 from shared.db import UnitOfWork
 from shared.messages import (
     ActivationFailed,
-    Envelope,
     LifecycleReceived,
     RetryActivation,
     SessionConnected,
@@ -37,14 +36,16 @@ def connection_id_of(value: str) -> uuid.UUID:
         raise PermanentError(f"not a connection id: {value!r}") from None
 
 
-async def on_session_connected(envelope: Envelope, uow: UnitOfWork, *, deps: Dependencies) -> None:
-    event = envelope.parse(SessionConnected)
+async def on_session_connected(
+    event: SessionConnected, uow: UnitOfWork, *, deps: Dependencies
+) -> None:
     await activate_connection(uow, deps, connection_id_of(event.session_id), event.phone)
 
 
-async def on_retry_activation(envelope: Envelope, uow: UnitOfWork, *, deps: Dependencies) -> None:
+async def on_retry_activation(
+    command: RetryActivation, uow: UnitOfWork, *, deps: Dependencies
+) -> None:
     """The admin pressed «Повторить»: run activation again if WhatsApp is linked."""
-    command = envelope.parse(RetryActivation)
     connection_id = connection_id_of(command.connection_id)
     connection = await uow.session.get(Connection, connection_id)
     if connection is None:
@@ -69,19 +70,20 @@ async def on_retry_activation(envelope: Envelope, uow: UnitOfWork, *, deps: Depe
     await activate_connection(uow, deps, connection_id, phone)
 
 
-async def on_session_logged_out(envelope: Envelope, uow: UnitOfWork, *, deps: Dependencies) -> None:
-    event = envelope.parse(SessionLoggedOut)
+async def on_session_logged_out(
+    event: SessionLoggedOut, uow: UnitOfWork, *, deps: Dependencies
+) -> None:
     await switch_channel_off(uow, deps, connection_id_of(event.session_id))
 
 
-async def on_lifecycle(envelope: Envelope, uow: UnitOfWork, *, deps: Dependencies) -> None:
-    await apply_lifecycle(uow, envelope.parse(LifecycleReceived))
+async def on_lifecycle(event: LifecycleReceived, uow: UnitOfWork) -> None:
+    await apply_lifecycle(uow, event)
 
 
-def routes(deps: Dependencies) -> dict[str, Handler]:
+def routes(deps: Dependencies) -> Handlers:
     return {
-        SessionConnected.message_type: partial(on_session_connected, deps=deps),
-        SessionLoggedOut.message_type: partial(on_session_logged_out, deps=deps),
-        RetryActivation.message_type: partial(on_retry_activation, deps=deps),
-        LifecycleReceived.message_type: partial(on_lifecycle, deps=deps),
+        SessionConnected: partial(on_session_connected, deps=deps),
+        SessionLoggedOut: partial(on_session_logged_out, deps=deps),
+        RetryActivation: partial(on_retry_activation, deps=deps),
+        LifecycleReceived: on_lifecycle,
     }

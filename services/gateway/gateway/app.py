@@ -16,8 +16,9 @@ from aiohttp import web
 from gateway import api, demo
 from gateway.context import INSTALLATIONS, LIMITS, SETTINGS, SOCKETS, TRUSTED_PROXIES
 from gateway.errors import friendly_errors
+from gateway.handlers import handlers
 from gateway.installations import Installations
-from gateway.realtime import NAMESPACE, MarketplaceNamespace, relay_handlers
+from gateway.realtime import NAMESPACE, MarketplaceNamespace, emitter
 from gateway.redirect import yclients_redirect
 from gateway.revocations import OpenPages
 from gateway.security import security_headers
@@ -59,7 +60,7 @@ def _relay(
     sio: socketio.AsyncServer,
 ) -> Callable[[web.Application], Awaitable[Callable[[], Awaitable[None]]]]:
     async def start(app: web.Application) -> Callable[[], Awaitable[None]]:
-        return await start_consumer(app, GATEWAY_RELAY, relay_handlers(sio), app[SETTINGS])
+        return await start_consumer(app, GATEWAY_RELAY, handlers(emitter(sio)), app[SETTINGS])
 
     return start
 

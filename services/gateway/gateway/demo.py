@@ -22,7 +22,7 @@ from aiohttp import web
 from gateway.api import connection_of
 from gateway.context import SETTINGS
 from shared.bus import listen
-from shared.messages import Envelope, SessionConnected, SessionQr
+from shared.messages import Envelope, QrIssued, SessionConnected
 from shared.refusals import Refusal
 from shared.runtime import INFRA, background_ctx
 
@@ -53,14 +53,14 @@ class LatestQr:
         return self._by_connection.get(str(connection_id))
 
     async def _on_envelope(self, envelope: Envelope) -> None:
-        if envelope.type == SessionQr.message_type:
-            qr = envelope.parse(SessionQr)
+        if envelope.type == QrIssued.message_type:
+            qr = envelope.parse(QrIssued)
             self._by_connection[qr.session_id] = qr.qr
         elif envelope.type == SessionConnected.message_type:
             self._by_connection.pop(envelope.parse(SessionConnected).session_id, None)
 
     async def start(self, app: web.Application) -> Callable[[], Awaitable[None]]:
-        keys = (SessionQr.message_type, SessionConnected.message_type)
+        keys = (QrIssued.message_type, SessionConnected.message_type)
         return await listen(app[INFRA].connection, keys, self._on_envelope)
 
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 import structlog
 from aiohttp import web
 from prometheus_client import Counter
@@ -99,9 +97,7 @@ async def yclients_redirect(request: web.Request) -> web.StreamResponse:
             # The user started over: the old page loses its token, its login is ended.
             await supersede(uow.session, superseded)
             await revocations.revoke(uow, superseded, "superseded")
-            logout = LogoutSession(
-                session_id=str(superseded), reason="superseded", requested_at=datetime.now(UTC)
-            )
+            logout = LogoutSession(session_id=str(superseded), reason="superseded")
             uow.publish(logout, str(superseded))
         await uow.commit()
     await infra.outbox.flush(uow)

@@ -116,10 +116,11 @@ async def run_sweeper(
     database: Database, outbox: Outbox, abandoned_after: timedelta, interval: float
 ) -> None:
     while True:
+        # A round's wait first: instances that start together do not all sweep at once.
+        await asyncio.sleep(interval)
         try:
             await sweep_once(database, outbox, abandoned_after)
         except asyncio.CancelledError:
             raise
         except Exception as exc:
             log.warning("sweep failed; will try again", error=repr(exc))
-        await asyncio.sleep(interval)

@@ -15,14 +15,13 @@ import structlog
 from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert
 
-from shared.bus import Handler, PermanentError
+from shared.bus import Handlers, PermanentError
 from shared.db import UnitOfWork
 from shared.messages import (
-    Envelope,
     LogoutSession,
     SessionCommand,
     SessionLoggedOut,
-    SessionStatus,
+    SessionStateChanged,
     StartSession,
     StopSession,
 )
@@ -65,7 +64,7 @@ async def _locked(uow: UnitOfWork, session_id: uuid.UUID) -> tuple[WaSession, bo
 
 def _publish_status(uow: UnitOfWork, session: WaSession) -> None:
     uow.publish(
-        SessionStatus(
+        SessionStateChanged(
             session_id=str(session.id),
             state=session.state,
             seq=session.seq,
@@ -73,11 +72,6 @@ def _publish_status(uow: UnitOfWork, session: WaSession) -> None:
         ),
         str(session.id),
     )
-
-
-def _asked(envelope: Envelope, command: SessionCommand) -> datetime:
-    """When the sender asked: its own time, else when it wrapped the message."""
-    return command.requested_at or envelope.time
 
 
 def _newest(session: WaSession, asked: datetime) -> bool:
@@ -103,8 +97,7 @@ def _record(session: WaSession, state: str, reason: str | None) -> None:
     session.updated_at = func.now()
 
 
-async def start(envelope: Envelope, uow: UnitOfWork) -> None:
-    command = envelope.parse(StartSession)
+async def start(command: StartSession, uow: UnitOfWork) -> None:
     session_id = _session_id(command.session_id)
     if command.pairing_phone is not None and not (
         command.pairing_phone.isdigit() and 6 <= len(command.pairing_phone) <= 15
@@ -115,7 +108,7 @@ async def start(envelope: Envelope, uow: UnitOfWork) -> None:
     found = await _locked(uow, session_id)
     assert found is not None
     session, leased = found
-    if not _newest(session, _asked(envelope, command)):
+    if not _newest(session, command.requested_at):
         _ignored(command, session)
         return
     if session.desired_running and session.pending_action is None:
@@ -131,8 +124,7 @@ async def start(envelope: Envelope, uow: UnitOfWork) -> None:
     await wakeups.notify(uow, session.owner if leased else None)
 
 
-async def stop(envelope: Envelope, uow: UnitOfWork) -> None:
-    command = envelope.parse(StopSession)
+async def stop(command: StopSession, uow: UnitOfWork) -> None:
     session_id = _session_id(command.session_id)
     if await uow.session.get(Connection, session_id) is None:
         return
@@ -140,7 +132,7 @@ async def stop(envelope: Envelope, uow: UnitOfWork) -> None:
     if found is None:
         return
     session, leased = found
-    if not _newest(session, _asked(envelope, command)):
+    if not _newest(session, command.requested_at):
         _ignored(command, session)
         return
     session.desired_running = False
@@ -152,8 +144,7 @@ async def stop(envelope: Envelope, uow: UnitOfWork) -> None:
         _publish_status(uow, session)
 
 
-async def logout(envelope: Envelope, uow: UnitOfWork) -> None:
-    command = envelope.parse(LogoutSession)
+async def logout(command: LogoutSession, uow: UnitOfWork) -> None:
     session_id = _session_id(command.session_id)
     if await uow.session.get(Connection, session_id) is None:
         return
@@ -161,7 +152,7 @@ async def logout(envelope: Envelope, uow: UnitOfWork) -> None:
     if found is None:
         return
     session, leased = found
-    asked = _asked(envelope, command)
+    asked = command.requested_at
     if session.wiped_at is not None and asked < session.wiped_at:
         _ignored(command, session)  # the device it meant is gone already
         return
@@ -190,8 +181,8 @@ async def logout(envelope: Envelope, uow: UnitOfWork) -> None:
         await wakeups.notify(uow, None)  # the fresh login a later start asked for
 
 
-HANDLERS: dict[str, Handler] = {
-    StartSession.message_type: start,
-    StopSession.message_type: stop,
-    LogoutSession.message_type: logout,
+HANDLERS: Handlers = {
+    StartSession: start,
+    StopSession: stop,
+    LogoutSession: logout,
 }

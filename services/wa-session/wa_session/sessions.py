@@ -25,13 +25,13 @@ from shared.bus import Outbox
 from shared.db import Database
 from shared.messages import (
     Event,
+    PairingCodeIssued,
+    QrIssued,
     SessionConnected,
-    SessionError,
+    SessionFailed,
     SessionLoggedOut,
-    SessionPairingCode,
-    SessionQr,
     SessionState,
-    SessionStatus,
+    SessionStateChanged,
 )
 from shared.models import WaSession
 from wa_session.auth_store import wipe
@@ -257,7 +257,7 @@ class SessionManager:
                 "waiting_for_scan",
                 status={"qr_index": index, "qr_expires_at": expires_at},
                 events=[
-                    SessionQr(
+                    QrIssued(
                         session_id=str(live.id),
                         qr=str(event["qr"]),
                         index=index,
@@ -271,7 +271,7 @@ class SessionManager:
                 live,
                 "waiting_for_scan",
                 reason="pairing_code",
-                events=[SessionPairingCode(session_id=str(live.id), code=str(event["code"]))],
+                events=[PairingCodeIssued(session_id=str(live.id), code=str(event["code"]))],
             )
         elif kind == "paired":
             live.phone = event.get("phone") or live.phone
@@ -330,7 +330,7 @@ class SessionManager:
                 reason=detail,
                 release=True,
                 stay=False,
-                events=[SessionError(session_id=str(live.id), reason=reason, message=message)],
+                events=[SessionFailed(session_id=str(live.id), reason=reason, message=message)],
             )
 
     async def _client_too_old(
@@ -353,7 +353,7 @@ class SessionManager:
             release=True,
             stay=False,
             events=[
-                SessionError(session_id=str(live.id), reason="client_too_old", message=message)
+                SessionFailed(session_id=str(live.id), reason="client_too_old", message=message)
             ],
         )
 
@@ -483,7 +483,7 @@ class SessionManager:
             if wipe_state:
                 await wipe(uow, live.id)
             uow.publish(
-                SessionStatus(
+                SessionStateChanged(
                     session_id=str(live.id), state=state, seq=seq, reason=reason, **(status or {})
                 ),
                 str(live.id),

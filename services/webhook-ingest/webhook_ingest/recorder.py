@@ -5,26 +5,27 @@ writes a whole batch with one executemany of ``INSERT .. ON CONFLICT (dedup_key)
 (SQLAlchemy sends it as cached multi-row statements, within PostgreSQL's bind-parameter limit;
 a ``values([...])`` statement built per batch is not cached and cost twice the CPU), which is
 idempotent by itself (a redelivered or duplicate event inserts nothing). ``HANDLERS`` are the
-per-message path the consumer falls back to when a batch fails.
+per-message path the consumer falls back to when a batch fails. The message id recorded is the
+one webhook-ingest derived from the deduplication key (``events.message_id``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy.dialects.postgresql import insert
 
-from shared.bus import Handler
+from shared.bus import Handlers
 from shared.db import UnitOfWork
 from shared.messages import EntityReceived, Envelope, LifecycleReceived
 from shared.models import MarketplaceEvent
+from webhook_ingest.events import message_id
 
 Row = dict[str, Any]
 
 
-def lifecycle_row(envelope: Envelope) -> Row:
-    event = envelope.parse(LifecycleReceived)
+def lifecycle_row(event: LifecycleReceived) -> Row:
     return {
         "dedup_key": event.dedup_key,
         "kind": "lifecycle",
@@ -34,13 +35,12 @@ def lifecycle_row(envelope: Envelope) -> Row:
         "resource_id": None,
         "status": None,
         "payload": event.body,
-        "message_id": envelope.id,
+        "message_id": message_id(event.dedup_key),
         "received_at": event.received_at,
     }
 
 
-def entity_row(envelope: Envelope) -> Row:
-    event = envelope.parse(EntityReceived)
+def entity_row(event: EntityReceived) -> Row:
     return {
         "dedup_key": event.dedup_key,
         "kind": "entity",
@@ -50,28 +50,28 @@ def entity_row(envelope: Envelope) -> Row:
         "resource_id": None if event.resource_id is None else str(event.resource_id),
         "status": event.status,
         "payload": event.body,
-        "message_id": envelope.id,
+        "message_id": message_id(event.dedup_key),
         "received_at": event.received_at,
     }
 
 
-ROWS: Mapping[str, Callable[[Envelope], Row]] = {
-    LifecycleReceived.message_type: lifecycle_row,
-    EntityReceived.message_type: entity_row,
-}
+def row_of(envelope: Envelope) -> Row:
+    if envelope.type == LifecycleReceived.message_type:
+        return lifecycle_row(envelope.parse(LifecycleReceived))
+    return entity_row(envelope.parse(EntityReceived))
 
 
 async def record_batch(envelopes: Sequence[Envelope], uow: UnitOfWork) -> None:
     """Record a batch of events; a payload that does not parse fails the whole batch."""
-    await insert_rows(uow, [ROWS[envelope.type](envelope) for envelope in envelopes])
+    await insert_rows(uow, [row_of(envelope) for envelope in envelopes])
 
 
-async def record_lifecycle(envelope: Envelope, uow: UnitOfWork) -> None:
-    await insert_rows(uow, [lifecycle_row(envelope)])
+async def record_lifecycle(event: LifecycleReceived, uow: UnitOfWork) -> None:
+    await insert_rows(uow, [lifecycle_row(event)])
 
 
-async def record_entity(envelope: Envelope, uow: UnitOfWork) -> None:
-    await insert_rows(uow, [entity_row(envelope)])
+async def record_entity(event: EntityReceived, uow: UnitOfWork) -> None:
+    await insert_rows(uow, [entity_row(event)])
 
 
 INSERT_EVENT = insert(MarketplaceEvent).on_conflict_do_nothing(
@@ -84,7 +84,7 @@ async def insert_rows(uow: UnitOfWork, rows: Sequence[Row]) -> None:
         await uow.session.execute(INSERT_EVENT, list(rows))
 
 
-HANDLERS: Mapping[str, Handler] = {
-    LifecycleReceived.message_type: record_lifecycle,
-    EntityReceived.message_type: record_entity,
+HANDLERS: Handlers = {
+    LifecycleReceived: record_lifecycle,
+    EntityReceived: record_entity,
 }

@@ -16,7 +16,7 @@ from sqlalchemy.dialects.postgresql import insert
 
 from shared.bus import BatchConsumer, Consumer, Outbox, Publisher, connect
 from shared.db import Database, UnitOfWork
-from shared.messages import Envelope, SessionConnected, SessionQr
+from shared.messages import Envelope, QrIssued, SessionConnected
 from shared.models import OutboxMessage, ProcessedMessage
 from shared.topology import QueueSpec, declare_queue, events
 from testkit.environment import TestEnvironment
@@ -39,16 +39,16 @@ def _spec(key: str) -> QueueSpec:
 async def test_handler_runs_once_per_message_id_even_when_redelivered(broker, database: Database):
     publisher = await Publisher.open(broker)
     outbox = Outbox(database, publisher)
-    seen: list[str] = []
+    seen: list[SessionConnected] = []
 
-    async def handle(envelope: Envelope, uow: UnitOfWork) -> None:
-        seen.append(envelope.id)
+    async def handle(event: SessionConnected, uow: UnitOfWork) -> None:
+        seen.append(event)
 
     spec = _spec("wa.session.connected")
     consumer = Consumer(
         connection=broker,
         spec=spec,
-        handlers={"wa.session.connected": handle},
+        handlers={SessionConnected: handle},
         database=database,
         outbox=outbox,
         publisher=publisher,
@@ -61,7 +61,7 @@ async def test_handler_runs_once_per_message_id_even_when_redelivered(broker, da
         )
     await eventually(lambda: _async(consumer.handled >= 3))
     await consumer.stop()
-    assert seen == [envelope.id]
+    assert seen == [SessionConnected(session_id="s1", phone="79990001122")]  # parsed, once
     async with database.unit_of_work() as uow:
         count = await uow.session.scalar(
             select(func.count()).where(ProcessedMessage.message_id == envelope.id)
@@ -73,7 +73,7 @@ async def test_failing_handler_is_retried_then_dead_lettered(broker, database: D
     publisher = await Publisher.open(broker)
     attempts: list[int] = []
 
-    async def handle(envelope: Envelope, uow: UnitOfWork) -> None:
+    async def handle(event: QrIssued, uow: UnitOfWork) -> None:
         attempts.append(1)
         raise RuntimeError("downstream unavailable")
 
@@ -81,13 +81,13 @@ async def test_failing_handler_is_retried_then_dead_lettered(broker, database: D
     consumer = Consumer(
         connection=broker,
         spec=spec,
-        handlers={"wa.session.qr": handle},
+        handlers={QrIssued: handle},
         database=database,
         outbox=Outbox(database, publisher),
         publisher=publisher,
     )
     await consumer.start()
-    payload = SessionQr(session_id="s", qr="2@x", index=1, expires_at="2030-01-01T00:00:00Z")
+    payload = QrIssued(session_id="s", qr="2@x", index=1, expires_at="2030-01-01T00:00:00Z")
     await publisher.send(payload, "c2")
     await eventually(lambda: _async(len(attempts) >= 3), timeout=15)
     channel = await broker.channel()
@@ -170,8 +170,8 @@ class _Sink:
         await uow.session.execute(insert(ProcessedMessage).values(rows).on_conflict_do_nothing())
         self.batches.append(len(rows))
 
-    async def record_one(self, envelope: Envelope, uow: UnitOfWork) -> None:
-        await self.record([envelope], uow)
+    async def record_one(self, event: SessionConnected, uow: UnitOfWork) -> None:
+        await self.record([Envelope.wrap(event, "one-by-one")], uow)
 
     async def recorded(self, database: Database) -> list[str]:
         async with database.unit_of_work() as uow:
@@ -192,7 +192,7 @@ async def _batch_consumer(
     consumer = BatchConsumer(
         connection=broker,
         spec=spec or _spec("wa.session.connected"),
-        handlers={"wa.session.connected": sink.record_one},
+        handlers={SessionConnected: sink.record_one},
         batch_handler=sink.record,
         database=database,
         outbox=Outbox(database, publisher),

@@ -24,10 +24,10 @@ from shared.messages import (
     ActivationFailed,
     ActivationStarted,
     Envelope,
+    PairingCodeIssued,
     Payload,
+    QrIssued,
     SessionConnected,
-    SessionPairingCode,
-    SessionQr,
 )
 from shared.models import Company
 from testkit import browser
@@ -81,8 +81,8 @@ async def snap(page: Page, directory: str, name: str) -> None:
     await browser.snap(page, f"gateway-{name}", Path(directory))
 
 
-def qr_event(connection_id: str, index: int, seconds_left: float) -> SessionQr:
-    return SessionQr(
+def qr_event(connection_id: str, index: int, seconds_left: float) -> QrIssued:
+    return QrIssued(
         session_id=connection_id,
         qr=f"2@browser-test-{index},a,b,c",
         index=index,
@@ -199,7 +199,7 @@ async def test_linking_by_phone_number_shows_the_pairing_code(
     )
 
     await publisher.send(
-        SessionPairingCode(session_id=connection_id, code="K7QW2M9X"), connection_id
+        PairingCodeIssued(session_id=connection_id, code="K7QW2M9X"), connection_id
     )
     await page.wait_for_selector("#pairing-code:not([hidden])", timeout=10_000)
     assert await page.inner_text("#pairing-code") == "K7QW2M9X"

@@ -12,7 +12,7 @@ import aiohttp
 import jwt
 import pytest
 
-from shared.messages import SessionQr
+from shared.messages import QrIssued
 from testkit.processes import Process, eventually, free_port, python_module, wait_http_ok
 from testkit.system import WhatsAppEmulator, start_whatsapp_emulator
 
@@ -107,7 +107,7 @@ async def test_a_token_scans_only_its_own_connections_qr(demo_gateway, publisher
     token_b, connection_b = await _onboard(demo_gateway, new_salons(1))
     secret_qr = f"2@demo-secret-{connection_b},key,key,key"
     await publisher.send(
-        SessionQr(
+        QrIssued(
             session_id=connection_b,
             qr=secret_qr,
             index=0,

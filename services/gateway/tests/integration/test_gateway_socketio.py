@@ -17,12 +17,12 @@ from shared.messages import (
     ActivationCompleted,
     ActivationFailed,
     Envelope,
+    PairingCodeIssued,
     Payload,
-    SessionError,
+    QrIssued,
+    SessionFailed,
     SessionLoggedOut,
-    SessionPairingCode,
-    SessionQr,
-    SessionStatus,
+    SessionStateChanged,
 )
 from testkit.processes import eventually
 
@@ -39,8 +39,8 @@ async def _onboard(gateway, salon_ids: list[int]) -> tuple[str, str]:
     return token, jwt.decode(token, options={"verify_signature": False})["sub"]
 
 
-def _qr(connection_id: str, index: int) -> SessionQr:
-    return SessionQr(
+def _qr(connection_id: str, index: int) -> QrIssued:
+    return QrIssued(
         session_id=connection_id,
         qr=f"2@secret-qr-{connection_id}-{index},key,key,key",
         index=index,
@@ -181,12 +181,12 @@ async def test_activation_completed_tells_the_browser_it_is_done(
 
 RELAYED = [
     (
-        lambda c: SessionPairingCode(session_id=c, code="ABCD1234"),
+        lambda c: PairingCodeIssued(session_id=c, code="ABCD1234"),
         "pairing-code",
         {"code": "ABCD1234"},
     ),
     (
-        lambda c: SessionStatus(session_id=c, state="qr_expired", seq=3),
+        lambda c: SessionStateChanged(session_id=c, state="qr_expired", seq=3),
         "status",
         {"whatsapp": {"state": "qr_expired", "reason": None, "retryInSeconds": None}},
     ),
@@ -196,22 +196,22 @@ RELAYED = [
         {"code": "logged_out", "action": "request-qr"},
     ),
     (
-        lambda c: SessionError(session_id=c, reason="bridge_crashed", message="exit 1"),
+        lambda c: SessionFailed(session_id=c, reason="bridge_crashed", message="exit 1"),
         "error",
         {"code": "bridge_crashed", "action": "request-qr"},
     ),
     (
-        lambda c: SessionError(session_id=c, reason="passkey_required", message="passkey"),
+        lambda c: SessionFailed(session_id=c, reason="passkey_required", message="passkey"),
         "error",
         {"code": "passkey_required", "action": "show-phone"},
     ),
     (
-        lambda c: SessionError(session_id=c, reason="client_too_old", message="405"),
+        lambda c: SessionFailed(session_id=c, reason="client_too_old", message="405"),
         "error",
         {"code": "client_too_old", "action": "request-qr"},
     ),
     (
-        lambda c: SessionQr(
+        lambda c: QrIssued(
             session_id=c,
             qr="2@ref,key,key,fresh-secret",
             index=2,

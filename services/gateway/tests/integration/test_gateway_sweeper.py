@@ -105,6 +105,7 @@ async def test_abandoned_onboardings_are_forgotten_and_live_ones_kept(
         await take(uow.session, Limit("sweeper-test", 1, 1), "x")
         await uow.commit()
 
+    sweep_started = datetime.now(UTC)
     swept = await sweep_once(database, outbox, ABANDONED_AFTER)
 
     assert not await _exists(database, Connection, abandoned)
@@ -128,8 +129,8 @@ async def test_abandoned_onboardings_are_forgotten_and_live_ones_kept(
         )
         assert list(tokens) == []
         assert swept.counters >= 0
-        # Counters of windows that ended are gone.
+        # Counters of windows that had ended when it swept are gone.
         leftover = await uow.session.scalars(
-            select(RateLimitCounter).where(RateLimitCounter.expires_at < datetime.now(UTC))
+            select(RateLimitCounter).where(RateLimitCounter.expires_at < sweep_started)
         )
         assert list(leftover) == []

@@ -14,7 +14,7 @@ import socketio
 from sqlalchemy import update
 
 from shared.db import Database
-from shared.messages import ActivationCompleted, SessionLoggedOut, SessionQr
+from shared.messages import ActivationCompleted, QrIssued, SessionLoggedOut
 from shared.models import MarketplaceToken
 from testkit.environment import TEST_SECRETS
 from testkit.processes import eventually
@@ -37,8 +37,8 @@ async def _ended(browser) -> None:
     await eventually(disconnected, timeout=10)
 
 
-def _qr(connection_id: str) -> SessionQr:
-    return SessionQr(
+def _qr(connection_id: str) -> QrIssued:
+    return QrIssued(
         session_id=connection_id,
         qr=f"2@qr-{uuid.uuid4()},key,key,key",
         index=1,
