@@ -138,7 +138,10 @@ def _parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
     defaults = SandboxConfig(partner_token="")
     parser = argparse.ArgumentParser(
         prog="python -m yclients_sandbox",
-        description="YClients Marketplace sandbox: partner API, marketplace page, webhook sender.",
+        description=(
+            "YClients Marketplace sandbox: partner API with billing, marketplace page, "
+            "webhook sender, notification module."
+        ),
     )
     add = parser.add_argument
     add("--host", default=default("HOST", defaults.host))

@@ -54,7 +54,11 @@ class Scheduler:
         clock = app[STATE].clock
         while True:
             self._wake.clear()
-            self.due_now(app)
+            try:
+                self.due_now(app)
+            except Exception:
+                # One bad item must not stop the timer for every other salon.
+                log.exception("scheduled work failed")
             due = self.next_time(app)
             timeout = None if due is None else max(0.0, due - clock.now())
             with contextlib.suppress(TimeoutError):
