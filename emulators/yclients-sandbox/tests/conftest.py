@@ -1,9 +1,11 @@
-"""Fixtures: a sandbox on a free port, an HTTP client, and a local receiver of webhooks."""
+"""Fixtures: a sandbox on a free port, an HTTP client, a local receiver of webhooks, and a
+stand-in for our operator URL (where the sandbox's notification module posts)."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import aiohttp
@@ -22,12 +24,14 @@ class Receiver:
 
     def __init__(self) -> None:
         self.received: list[tuple[str, Any]] = []
+        self.arrived_at: list[float] = []  # time.monotonic() of each request
         self.statuses: list[int] = []
         self._changed = asyncio.Condition()
         self.url = ""
 
     async def handle(self, request: web.Request) -> web.Response:
         async with self._changed:
+            self.arrived_at.append(time.monotonic())
             self.received.append((request.path, await request.json()))
             self._changed.notify_all()
         status = self.statuses.pop(0) if self.statuses else 200
@@ -93,3 +97,64 @@ def body_for(receiver: Receiver) -> Callable[[int], dict[str, Any]]:
         }
 
     return body
+
+
+@pytest.fixture
+def install_salon(
+    sandbox: RunningSandbox, http: aiohttp.ClientSession, body_for: Callable[[int], dict[str, Any]]
+) -> Callable[..., Awaitable[None]]:
+    """Consent and install salons the way our activation does."""
+
+    async def install(*salon_ids: int) -> None:
+        await sandbox.control.consent(list(salon_ids))
+        for salon_id in salon_ids:
+            async with http.post(
+                f"{sandbox.url}/marketplace/partner/callback", json=body_for(salon_id)
+            ) as response:
+                assert response.status == 201, await response.text()
+
+    return install
+
+
+class Operator:
+    """Our side of the notification module: records each request; answers what is programmed
+    (a status and body, or a function of the request's body giving them), else accepts every
+    destination with an `ext_id`."""
+
+    def __init__(self) -> None:
+        self.requests: list[tuple[dict[str, str], Any]] = []
+        self.answers: list[tuple[int, Any] | Callable[[Any], tuple[int, Any]]] = []
+        self._changed = asyncio.Condition()
+        self.url = ""
+
+    async def handle(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        async with self._changed:
+            self.requests.append((dict(request.headers), body))
+            self._changed.notify_all()
+        if self.answers:
+            programmed = self.answers.pop(0)
+            status, answer = programmed(body) if callable(programmed) else programmed
+            return web.json_response(answer, status=status)
+        destinations = body["destination_params"]
+        items = destinations if isinstance(destinations, list) else [destinations]
+        return web.json_response([{"id": d["id"], "ext_id": f"wamid.{d['id']}"} for d in items])
+
+    async def wait_for(self, count: int, timeout: float = 5.0) -> list[tuple[dict[str, str], Any]]:
+        async with asyncio.timeout(timeout), self._changed:
+            await self._changed.wait_for(lambda: len(self.requests) >= count)
+        return self.requests
+
+
+@pytest_asyncio.fixture
+async def operator() -> AsyncIterator[Operator]:
+    operator = Operator()
+    app = web.Application()
+    app.router.add_post("/{tail:.*}", operator.handle)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    host, port = runner.addresses[0][:2]
+    operator.url = f"http://{host}:{port}/yclients/notify"
+    yield operator
+    await runner.cleanup()

@@ -1,4 +1,4 @@
-"""A local stand-in for YClients: partner API, marketplace page, webhook sender."""
+"""A local stand-in for YClients: partner API, marketplace page, webhooks, notification module."""
 
 from yclients_sandbox.app import create_app
 from yclients_sandbox.config import SalonConfig, SandboxConfig, UserConfig

@@ -19,11 +19,13 @@ def main() -> None:
         format="%(asctime)s %(levelname)s %(name)s %(message)s",
     )
     logging.getLogger(__name__).info(
-        "YClients sandbox: marketplace page http://%s:%d/, application %d, salons %s",
+        "YClients sandbox: marketplace page http://%s:%d/, application %d, salons %s; "
+        "notifications to %s",
         config.host,
         config.port,
         config.application_id,
         ", ".join(f"{salon.id} {salon.name}" for salon in config.salons),
+        config.notify_url or "nowhere (no --notify-url)",
     )
     web.run_app(create_app(config), host=config.host, port=config.port, print=None)
 

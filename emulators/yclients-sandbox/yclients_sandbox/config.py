@@ -20,6 +20,16 @@ class SalonConfig:
 
 
 @dataclass(frozen=True)
+class TariffConfig:
+    """One tariff of the application, offered with one option: a price for so many months."""
+
+    title: str
+    price: float
+    months: int = 1
+    currency_iso: str = "RUB"
+
+
+@dataclass(frozen=True)
 class UserConfig:
     """The admin who clicks "Подключить"; sent to the redirect URL as `user_data`."""
 
@@ -58,6 +68,21 @@ class SandboxConfig:
     webhook_timeout_seconds: float = 10.0
     webhook_retries: int = 2
     webhook_retry_delay_seconds: float = 1.5
+    # YClients' notification module: where it posts notifications for our channel (the operator
+    # URL); None sends none. Reminders go this long before the visit.
+    notify_url: str | None = None
+    reminder_before_seconds: float = 7200.0
+    # The sandbox's own address as our services reach it, for `delivery_callback_url` and the
+    # payment link; None: the address it listens on.
+    public_url: str | None = None
+    # The client the page's «Создать запись» books (the phone the WhatsApp emulator plays).
+    client_phone: str = "79990001111"
+    client_name: str = "Ольга Петрова"
+    service: str = "Стрижка женская"
+    # The application's tariffs; without any, the payment link answers 404 «Произошла ошибка».
+    tariffs: tuple[TariffConfig, ...] = ()
+    # An installed salon without a payment is frozen this long after the install; 0: never.
+    trial_seconds: float = 0.0
 
 
 _SALON = re.compile(r'\s*(\d+)\s*:\s*(?:"([^"]*)"|([^,"]*))\s*(,|$)')
@@ -83,6 +108,29 @@ def parse_salons(text: str) -> tuple[SalonConfig, ...]:
     return tuple(salons)
 
 
+_TARIFF = re.compile(
+    r"\s*([^:,]+?)\s*:\s*(\d+(?:\.\d+)?)\s*(?::\s*(\d+)\s*)?(?::\s*([A-Z]{3})\s*)?$"
+)
+
+
+def parse_tariffs(text: str) -> tuple[TariffConfig, ...]:
+    """Parse `Месяц:1990,Год:19900:12:RUB` (title:price[:months[:currency]]); empty: none."""
+    tariffs = []
+    for part in text.split(","):
+        if not part.strip():
+            continue
+        match = _TARIFF.match(part)
+        if match is None:
+            raise ValueError(f"cannot read a tariff from {part!r}; expected Title:price[:months]")
+        months = int(match.group(3)) if match.group(3) else 1
+        if months < 1:
+            raise ValueError(f"tariff {match.group(1)!r} must last at least a month")
+        tariffs.append(
+            TariffConfig(match.group(1), float(match.group(2)), months, match.group(4) or "RUB")
+        )
+    return tuple(tariffs)
+
+
 def _parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
     def default(name: str, fallback: str | None = None) -> str | None:
         return env.get(f"SANDBOX_{name}", fallback)
@@ -90,7 +138,10 @@ def _parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
     defaults = SandboxConfig(partner_token="")
     parser = argparse.ArgumentParser(
         prog="python -m yclients_sandbox",
-        description="YClients Marketplace sandbox: partner API, marketplace page, webhook sender.",
+        description=(
+            "YClients Marketplace sandbox: partner API with billing, marketplace page, "
+            "webhook sender, notification module."
+        ),
     )
     add = parser.add_argument
     add("--host", default=default("HOST", defaults.host))
@@ -148,6 +199,36 @@ def _parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
         type=float,
         default=default("WEBHOOK_RETRY_DELAY_SECONDS", str(defaults.webhook_retry_delay_seconds)),
     )
+    add(
+        "--notify-url",
+        default=default("NOTIFY_URL"),
+        help="the operator URL: where YClients' notification module posts to our channel",
+    )
+    add(
+        "--reminder-before-seconds",
+        type=float,
+        default=default("REMINDER_BEFORE_SECONDS", str(defaults.reminder_before_seconds)),
+    )
+    add(
+        "--public-url",
+        default=default("PUBLIC_URL"),
+        help="the sandbox's address as our services reach it (default: where it listens)",
+    )
+    add("--client-phone", default=default("CLIENT_PHONE", defaults.client_phone))
+    add("--client-name", default=default("CLIENT_NAME", defaults.client_name))
+    add("--service", default=default("SERVICE", defaults.service))
+    add(
+        "--tariffs",
+        type=parse_tariffs,
+        default=default("TARIFFS", ""),
+        help="e.g. Месяц:1990,Год:19900:12 (title:price[:months[:currency]]); none by default",
+    )
+    add(
+        "--trial-seconds",
+        type=float,
+        default=default("TRIAL_SECONDS", str(defaults.trial_seconds)),
+        help="freeze an unpaid salon this long after its install; 0 never",
+    )
     return parser
 
 
@@ -176,4 +257,18 @@ def config_from_args(argv: Sequence[str], env: Mapping[str, str] = os.environ) -
         webhook_timeout_seconds=args.webhook_timeout_seconds,
         webhook_retries=args.webhook_retries,
         webhook_retry_delay_seconds=args.webhook_retry_delay_seconds,
+        notify_url=args.notify_url or None,
+        reminder_before_seconds=args.reminder_before_seconds,
+        public_url=(args.public_url or None) or f"http://{listening_host(args.host)}:{args.port}",
+        client_phone=args.client_phone,
+        client_name=args.client_name,
+        service=args.service,
+        # argparse applies `type` to a string default too, so an env value arrives parsed.
+        tariffs=args.tariffs,
+        trial_seconds=args.trial_seconds,
     )
+
+
+def listening_host(host: str) -> str:
+    """A host to reach a server listening on `host` (all interfaces: this machine)."""
+    return "127.0.0.1" if host in ("0.0.0.0", "::", "") else host

@@ -29,10 +29,13 @@ def error(
     message: str | None = None,
     errors: dict[str, list[str]] | None = None,
     headers: dict[str, str] | None = None,
+    code: int | None = None,
 ) -> web.Response:
     meta: dict[str, Any] = {"message": message or STATUS_MESSAGES.get(status, "Ошибка.")}
     if errors is not None:
         meta["errors"] = errors
+    if code is not None:
+        meta["code"] = code
     body = {"success": False, "data": None, "meta": meta}
     return web.json_response(body, status=status, headers=headers)
 

@@ -1,4 +1,5 @@
-"""The marketplace card of "AI Admin": pick salons, click "Подключить", get redirected."""
+"""The marketplace card of "AI Admin": pick salons, click "Подключить", get redirected; below
+it, a section per installed salon (`salon_panel.py`)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,9 @@ from aiohttp import web
 from yclients_sandbox.config import IDS_FORMS, IdsForm
 from yclients_sandbox.keys import CONFIG, STATE
 from yclients_sandbox.redirect import build_redirect_url, user_payload
+from yclients_sandbox.salon_panel import SCRIPT as PANEL_SCRIPT
+from yclients_sandbox.salon_panel import STYLE as PANEL_STYLE
+from yclients_sandbox.salon_panel import render_panel
 from yclients_sandbox.state import Salon, Status
 
 routes = web.RouteTableDef()
@@ -56,7 +60,9 @@ def salon_row(salon: Salon) -> str:
     )
 
 
-def render_page(salons: list[Salon], ids_form: str, error: str | None = None) -> str:
+def render_page(
+    salons: list[Salon], ids_form: str, error: str | None = None, panel: str = ""
+) -> str:
     rows = "\n".join(salon_row(salon) for salon in salons)
     problem = f'<p class="error" role="alert">{escape(error)}</p>' if error else ""
     return f"""<!DOCTYPE html>
@@ -65,7 +71,7 @@ def render_page(salons: list[Salon], ids_form: str, error: str | None = None) ->
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>Маркетплейс YClients — AI Admin</title>
-<style>{STYLE}</style>
+<style>{STYLE}{PANEL_STYLE}</style>
 </head>
 <body>
 <header>YClients · Маркетплейс (песочница)</header>
@@ -87,7 +93,9 @@ def render_page(salons: list[Salon], ids_form: str, error: str | None = None) ->
   <input type="hidden" name="ids_form" value="{escape(ids_form)}">
   <button type="submit">Подключить</button>
 </form>
+<div id="salons">{panel}</div>
 </main>
+<script>{PANEL_SCRIPT}</script>
 </body>
 </html>
 """
@@ -102,7 +110,8 @@ def chosen_ids_form(value: str | None, default: IdsForm) -> IdsForm:
 async def page(request: web.Request) -> web.Response:
     ids_form = chosen_ids_form(request.query.get("ids_form"), request.app[CONFIG].ids_form)
     salons = list(request.app[STATE].salons.values())
-    return web.Response(text=render_page(salons, ids_form), content_type="text/html")
+    text = render_page(salons, ids_form, panel=render_panel(request.app))
+    return web.Response(text=text, content_type="text/html")
 
 
 @routes.post("/marketplace/connect")

@@ -1,4 +1,5 @@
-"""In front of the partner API: recording, firewall, rate limit, auth, faults, envelope."""
+"""In front of the partner API and the status callback: recording, firewall, rate limit, auth,
+faults, envelope; and what YClients does only after it has answered."""
 
 from __future__ import annotations
 
@@ -7,19 +8,30 @@ import hashlib
 import hmac
 import json
 import logging
+import re
 from typing import Any
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from yclients_sandbox import envelope
+from yclients_sandbox.clock import iso
+from yclients_sandbox.events import AFTER_ANSWER
 from yclients_sandbox.keys import CONFIG, LIMITER, STATE
-from yclients_sandbox.state import CallRecord, Fault, PartnerError, iso
+from yclients_sandbox.state import CallRecord, Fault, PartnerError
 
 log = logging.getLogger(__name__)
 
-PARTNER_PREFIXES = ("/marketplace/partner/", "/marketplace/salon/", "/marketplace/application/")
+STATUS_CALLBACK_PREFIX = "/smsprovider/status/callback/"
+PARTNER_PREFIXES = (
+    "/marketplace/partner/",
+    "/marketplace/salon/",
+    "/marketplace/application/",
+    STATUS_CALLBACK_PREFIX,
+)
 RECORDED_HEADERS = ("Authorization", "Accept", "Content-Type", "User-Agent")
+# The status callback carries the partner token in its path: recorded as a fingerprint.
+_TOKEN_IN_PATH = re.compile(r"^(" + re.escape(STATUS_CALLBACK_PREFIX) + r")([^/]+)")
 
 
 def is_partner_path(path: str) -> bool:
@@ -39,6 +51,10 @@ def redact_authorization(value: str) -> str:
     return ", ".join(parts)
 
 
+def redact_path(path: str) -> str:
+    return _TOKEN_IN_PATH.sub(lambda match: match.group(1) + fingerprint(match.group(2)), path)
+
+
 def partner_token_of(request: web.Request) -> str | None:
     first = request.headers.get("Authorization", "").split(",")[0].strip()
     scheme, _, token = first.partition(" ")
@@ -56,6 +72,10 @@ def fault_response(fault: Fault) -> web.Response:
 
 @web.middleware
 async def partner_gate(request: web.Request, handler: Handler) -> web.StreamResponse:
+    state = request.app[STATE]
+    if state.public_url is None:
+        # Served without a known address (create_app in a test client): the first caller's.
+        state.public_url = str(request.url.origin())
     if not is_partner_path(request.path):
         return await handler(request)
     raw = await request.read()
@@ -63,18 +83,24 @@ async def partner_gate(request: web.Request, handler: Handler) -> web.StreamResp
     headers = {name: request.headers[name] for name in RECORDED_HEADERS if name in request.headers}
     if "Authorization" in headers:
         headers["Authorization"] = redact_authorization(headers["Authorization"])
-    state = request.app[STATE]
     state.calls.append(
         CallRecord(
             time=iso(state.clock.now()),
             method=request.method,
-            path=request.path,
+            path=redact_path(request.path),
             query={key: request.query.getall(key) for key in request.query},
             headers=headers,
             body=_decode(raw),
             status=response.status,
         )
     )
+    actions = request.get(AFTER_ANSWER, [])
+    if actions:
+        # The answer goes out first; only then what YClients does after answering.
+        await response.prepare(request)
+        await response.write_eof()
+        for action in actions:
+            action()
     return response
 
 
@@ -88,7 +114,9 @@ async def _answer(request: web.Request, handler: Handler) -> web.StreamResponse:
     if token is None or not hmac.compare_digest(
         token.encode("utf-8"), request.app[CONFIG].partner_token.encode("utf-8")
     ):
-        return envelope.error(401)
+        # The status callback's documented error codes: 20 for a missing or wrong token.
+        code = 20 if request.path.startswith(STATUS_CALLBACK_PREFIX) else None
+        return envelope.error(401, code=code)
     fault = state.next_fault(request.path)
     if fault is not None and not fault.apply:
         await asyncio.sleep(fault.delay_seconds)
@@ -96,7 +124,7 @@ async def _answer(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
         response = await handler(request)
     except PartnerError as exc:
-        response = envelope.error(exc.status, exc.message, exc.errors)
+        response = envelope.error(exc.status, exc.message, exc.errors, code=exc.code)
     except web.HTTPException as exc:
         response = envelope.error(exc.status)
     except Exception:

@@ -25,13 +25,18 @@ def lifecycle_body(
 
 
 def entity_body(
-    company_id: int, resource: str, resource_id: int, status: str, now: float
+    company_id: int,
+    resource: str,
+    resource_id: int,
+    status: str,
+    now: float,
+    data: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    if resource == "record":
+    if data is None and resource == "record":
         data = record_data(company_id, resource_id, status, now)
-    elif resource == "client":
+    elif data is None and resource == "client":
         data = client_data(company_id, resource_id)
-    else:
+    elif data is None:
         data = {"id": resource_id, "company_id": company_id}
     return {
         "company_id": company_id,
@@ -42,14 +47,19 @@ def entity_body(
     }
 
 
-def client_data(company_id: int, client_id: int) -> dict[str, Any]:
+def client_data(
+    company_id: int,
+    client_id: int,
+    name: str = "Ольга Петрова",
+    phone: str = "79031234567",
+) -> dict[str, Any]:
     return {
         "id": client_id,
         "company_id": company_id,
-        "name": "Ольга Петрова",
+        "name": name,
         "surname": "",
-        "display_name": "Ольга Петрова",
-        "phone": "+79031234567",
+        "display_name": name,
+        "phone": f"+{phone}",
         "email": "olga.petrova@example.ru",
         "sex_id": 2,
         "birth_date": "1990-04-12",
@@ -61,9 +71,23 @@ def client_data(company_id: int, client_id: int) -> dict[str, Any]:
     }
 
 
-def record_data(company_id: int, record_id: int, status: str, now: float) -> dict[str, Any]:
+def record_data(
+    company_id: int,
+    record_id: int,
+    status: str,
+    now: float,
+    *,
+    start_at: float | None = None,
+    service: str = "Стрижка женская",
+    client_name: str = "Ольга Петрова",
+    client_phone: str = "79031234567",
+    client_id: int = 98765432,
+) -> dict[str, Any]:
     changed = datetime.fromtimestamp(now, MOSCOW).replace(microsecond=0)
-    start = (changed + timedelta(days=1)).replace(hour=14, minute=0, second=0)
+    if start_at is None:
+        start = (changed + timedelta(days=1)).replace(hour=14, minute=0, second=0)
+    else:
+        start = datetime.fromtimestamp(start_at, MOSCOW).replace(microsecond=0)
     return {
         "id": record_id,
         "company_id": company_id,
@@ -71,7 +95,7 @@ def record_data(company_id: int, record_id: int, status: str, now: float) -> dic
         "services": [
             {
                 "id": 8954410,
-                "title": "Стрижка женская",
+                "title": service,
                 "cost": 2500,
                 "cost_to_pay": 2500,
                 "manual_cost": 2500,
@@ -89,7 +113,7 @@ def record_data(company_id: int, record_id: int, status: str, now: float) -> dic
             "avatar": "",
             "rating": 5,
         },
-        "client": client_data(company_id, 98765432),
+        "client": client_data(company_id, client_id, client_name, client_phone),
         "date": start.strftime("%Y-%m-%d %H:%M:%S"),
         "datetime": start.isoformat(),
         "create_date": changed.isoformat(),

@@ -19,6 +19,7 @@ from aiohttp import web
 
 from yclients_sandbox.app import create_app
 from yclients_sandbox.config import SandboxConfig
+from yclients_sandbox.keys import STATE
 from yclients_sandbox.state import CallRecord
 
 TEST_PARTNER_TOKEN = "sandbox-partner-token-for-tests"  # noqa: S105 (a sandbox, not a secret)
@@ -118,6 +119,99 @@ class SandboxControl:
         """The Callback URL of the developer cabinet, where lifecycle events are sent."""
         await self._call("POST", "cabinet", {"callback_url": url})
 
+    async def set_notify_url(self, url: str | None) -> None:
+        """The operator URL of the notification module (None: send no notifications)."""
+        await self._call("POST", "cabinet", {"notify_url": url})
+
+    # -- records and notifications -------------------------------------------------------------
+
+    async def create_record(
+        self,
+        salon_id: int,
+        client_phone: str,
+        client_name: str | None = None,
+        service: str | None = None,
+        visit_at: str | None = None,
+    ) -> dict[str, Any]:
+        """A booking made in YClients; answers {"record", "notification", "webhooks"} once the
+        notification and the entity webhooks were sent (or given up)."""
+        body: dict[str, Any] = {"salon_id": salon_id, "client_phone": client_phone}
+        optional = {"client_name": client_name, "service": service, "visit_at": visit_at}
+        body.update({name: value for name, value in optional.items() if value is not None})
+        result: dict[str, Any] = await self._call("POST", "records", body)
+        return result
+
+    async def change_record(
+        self,
+        record_id: int,
+        visit_at: str | None = None,
+        service: str | None = None,
+        client_name: str | None = None,
+    ) -> dict[str, Any]:
+        """The booking changed: notified again; answers like `create_record`."""
+        optional = {"visit_at": visit_at, "service": service, "client_name": client_name}
+        body = {name: value for name, value in optional.items() if value is not None}
+        result: dict[str, Any] = await self._call("POST", f"records/{record_id}", body)
+        return result
+
+    async def records(self) -> list[dict[str, Any]]:
+        result: list[dict[str, Any]] = await self._call("GET", "records")
+        return result
+
+    async def send_mailing(
+        self,
+        salon_id: int,
+        text: str | None = None,
+        phones: list[str] | None = None,
+        as_list: bool = False,
+    ) -> list[dict[str, Any]]:
+        """An advertising send (`dispatch_type: adds`); answers the notifications sent."""
+        body: dict[str, Any] = {"salon_id": salon_id, "as_list": as_list}
+        if text is not None:
+            body["text"] = text
+        if phones is not None:
+            body["phones"] = phones
+        result: list[dict[str, Any]] = await self._call("POST", "mailings", body)
+        return result
+
+    async def notifications(self, salon_id: int | None = None) -> list[dict[str, Any]]:
+        """Every notification, oldest first, with body, attempts, answers and statuses."""
+        params = {"salon_id": str(salon_id)} if salon_id is not None else None
+        result: list[dict[str, Any]] = await self._call("GET", "notifications", params=params)
+        return result
+
+    async def wait_for_notifications(
+        self, predicate: Callable[[list[dict[str, Any]]], bool], timeout: float = 5.0
+    ) -> list[dict[str, Any]]:
+        """Poll the notifications until `predicate` holds; TimeoutError after `timeout`."""
+        async with asyncio.timeout(timeout):
+            # Polling over HTTP: there is no event to await across the process boundary.
+            while not predicate(sent := await self.notifications()):  # noqa: ASYNC110
+                await asyncio.sleep(0.02)
+        return sent
+
+    async def statuses(self, send_id: str | None = None) -> dict[str, list[dict[str, Any]]]:
+        """Statuses our channel reported, per send id, in order of arrival."""
+        params = {"id": send_id} if send_id is not None else None
+        result: dict[str, list[dict[str, Any]]] = await self._call("GET", "statuses", params=params)
+        return result
+
+    async def schedule(self) -> dict[str, Any]:
+        """Reminders and trial ends the clock has yet to reach."""
+        result: dict[str, Any] = await self._call("GET", "schedule")
+        return result
+
+    # -- billing -------------------------------------------------------------------------------
+
+    async def set_tariffs(self, tariffs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Replace the application's tariffs: [{"title", "price", "months"?, "currency_iso"?}]."""
+        result: list[dict[str, Any]] = await self._call("POST", "tariffs", {"tariffs": tariffs})
+        return result
+
+    async def tariffs(self) -> list[dict[str, Any]]:
+        result: list[dict[str, Any]] = await self._call("GET", "tariffs")
+        return result
+
     async def put_salon(
         self, salon_id: int, name: str | None = None, status: str | None = None
     ) -> dict[str, Any]:
@@ -159,6 +253,8 @@ async def run_sandbox(
         await site.start()
         host, port = runner.addresses[0][:2]
         url = f"http://{host}:{port}"
+        state = runner.app[STATE]
+        state.public_url = state.public_url or url
         async with aiohttp.ClientSession() as session:
             yield RunningSandbox(url, config, runner.app, SandboxControl(session, url))
     finally:
