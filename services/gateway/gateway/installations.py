@@ -26,6 +26,15 @@ CONFIRMED_TTL_SECONDS = 300.0
 MAX_CACHED = 10_000
 
 
+def installation_status(application: dict[str, object]) -> str:
+    """YClients' state of the installation in its application status: documented under
+    ``connection_status.status``."""
+    connection_status = application.get("connection_status")
+    if isinstance(connection_status, dict):
+        return str(connection_status.get("status") or "")
+    return ""
+
+
 class Installations:
     def __init__(
         self, yclients: YClientsClient, clock: Callable[[], float] = time.monotonic
@@ -47,7 +56,7 @@ class Installations:
                     "yclients status unknown; keeping our data", salon_id=salon_id, error=str(exc)
                 )
                 continue
-            status = None if found is None else str(found.get("status") or "")
+            status = None if found is None else installation_status(found)
             if status in INSTALLED_THERE:
                 self._confirm(salon_id)
             else:
